@@ -1,0 +1,44 @@
+# One-command entry points. Each works on a fresh machine: it creates .venv and installs first.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DEMO   ?= sample_data/out
+STORE  ?= data/demo.gpkg
+
+.PHONY: install test test-all lint format demo demo-data bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install the project with its dev tools
+
+test: $(STAMP)  ## lint, then the default test suite (real-data tests skip without ../shared)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q -m "not slow"
+
+test-all: $(STAMP)  ## every test, slow ones included
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+demo-data: $(STAMP)  ## generate the synthetic demo city
+	$(BIN)/python -m sample_data.generate --out $(DEMO)
+
+demo: $(STAMP)  ## generate, validate and ingest the demo city, then print a summary
+	$(BIN)/geo-service demo --out $(DEMO) --store $(STORE)
+
+bench: $(STAMP)  ## benchmarks (not tests): ingest 1,000,000 households end to end
+	$(BIN)/python benchmarks/bench_ingest.py
+
+clean:
+	rm -rf $(VENV) data sample_data/out benchmarks/out .pytest_cache .ruff_cache
