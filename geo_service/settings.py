@@ -1,0 +1,58 @@
+"""Service settings, read from ``GEO_SERVICE_*`` environment variables (pydantic-settings).
+
+Nothing is built at import time: call :func:`get_settings` (cached) or build
+``Settings(...)`` yourself in tests.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "get_settings"]
+
+
+class Settings(BaseSettings):
+    """Settings of the store, the ingestion limits and the job folder.
+
+    Every field is set by the environment variable ``GEO_SERVICE_<FIELD>`` (case-insensitive),
+    e.g. ``GEO_SERVICE_STORE_PATH=/srv/city.gpkg``.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="GEO_SERVICE_", extra="ignore")
+
+    store_path: Path = Field(
+        Path("data/geo_service.gpkg"), description="The embedded GeoPackage store file."
+    )
+    work_dir: Path | None = Field(
+        None,
+        description="Private folder for staged uploads (default: a `jobs/` folder beside the store).",
+    )
+    max_upload_mb: float = Field(200.0, gt=0, description="Largest accepted upload (MB).")
+    max_features: int = Field(2_000_000, gt=0, description="Most features / rows per upload.")
+    max_vertices: int = Field(100_000, gt=0, description="Most vertices in one feature.")
+    zip_max_ratio: float = Field(100.0, gt=1, description="Largest zip expansion ratio.")
+    max_gps_accuracy_m: float = Field(
+        20.0, gt=0, description="GPS accuracy (m) beyond which a point is reported."
+    )
+    busy_timeout_ms: int = Field(30_000, ge=0, description="SQLite busy timeout (ms).")
+
+    @model_validator(mode="after")
+    def _default_work_dir(self) -> Settings:
+        if self.work_dir is None:
+            self.work_dir = self.store_path.parent / "jobs"
+        return self
+
+    @property
+    def max_upload_bytes(self) -> int:
+        """``max_upload_mb`` in bytes."""
+        return int(self.max_upload_mb * 1024 * 1024)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()
