@@ -204,7 +204,8 @@ MATERIALS = _table(
     Code("cardboard", "Cardboard / paper", "rudimentary"),
     Code("plastic", "Plastic sheets / tarpaulin", "rudimentary"),
     Code("reused_wood", "Reused wood / off-cuts", "rudimentary"),
-    Code("iron_sheets", "Corrugated iron / metal sheets", "finished"),
+    Code("rustic_metal", "Rustic / reused metal sheets (DHS: rudimentary)", "rudimentary"),
+    Code("iron_sheets", "Corrugated iron / metal sheets in good condition", "finished"),
     Code("cement", "Cement / concrete", "finished"),
     Code("stone_lime", "Stone with lime or cement", "finished"),
     Code("bricks", "Fired bricks", "finished"),
@@ -212,6 +213,7 @@ MATERIALS = _table(
     Code("covered_adobe", "Covered (plastered) adobe", "finished"),
     Code("wood_planks", "Wood planks / shingles", "finished"),
     # roofs and floors
+    Code("no_roof", "No roof", "natural"),
     Code("thatch", "Thatch / palm leaf / grass", "natural"),
     Code("earth_sand", "Earth / sand / dung (floor)", "natural"),
     Code("rustic_mat", "Rustic mat", "rudimentary"),

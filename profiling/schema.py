@@ -222,8 +222,7 @@ HOUSEHOLDS = LayerSchema(
         _i("head_age", "Age of the household head (years)", minimum=10, maximum=110),
         _i(
             "household_size",
-            "Usual members of the household (people)",
-            required=True,
+            "Usual members of the household (people); forms without it give a members roster",
             minimum=1,
             maximum=40,
         ),
