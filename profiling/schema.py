@@ -145,7 +145,7 @@ SETTLEMENTS = LayerSchema(
     "settlement_id",
     (
         _s("settlement_id", "Stable settlement identifier", required=True),
-        _s("name", "Settlement name", required=True),
+        _s("name", "Settlement name"),
         _s("city", "City"),
         _s("country", "Country, ISO 3166-1 alpha-3"),
         _f(

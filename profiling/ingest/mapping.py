@@ -42,6 +42,12 @@ The file
     [constants]
     settlement_id = "mathare_mabatini"
 
+    [templates]                     # str fields built from source columns and the row
+    structure_id = "KIA-{source_row}"   # number ({name} = a source column or source_row)
+
+    [skip]                          # rows left out on purpose, reported (info) with a count
+    watsan = ["recyling", "urban_agriculture"]
+
     [transform]                     # float fields: value * scale + offset, after parsing
     water_trip_min = { scale = 60.0 }
 
@@ -148,7 +154,18 @@ _DECIMAL_COMMA_RE = re.compile(
 _MAX_CHOICE_BITS = 60
 
 _TOP_KEYS = frozenset(
-    {"form", "geometry", "columns", "values", "multiple", "constants", "transform", "repeats"}
+    {
+        "form",
+        "geometry",
+        "columns",
+        "values",
+        "multiple",
+        "constants",
+        "templates",
+        "skip",
+        "transform",
+        "repeats",
+    }
 )
 _FORM_KEYS = frozenset({"id", "layer", "title", "source", "drop", "description"})
 _REPEAT_KEYS = frozenset(
@@ -162,9 +179,12 @@ _REPEAT_KEYS = frozenset(
         "values",
         "multiple",
         "constants",
+        "templates",
+        "skip",
         "transform",
     }
 )
+_TEMPLATE_RE = re.compile(r"\{([^{}]+)\}")
 _GEOMETRY_KEYS = frozenset(
     {"latitude", "longitude", "precision", "geopoint", "geoshape", "geotrace", "accuracy_field"}
 )
@@ -245,6 +265,10 @@ class LayerMapping:
         ``codes`` fields built from a select_multiple question.
     constants : mapping of field to text
         Values given to every row.
+    templates : mapping of field to template
+        ``str`` fields built from ``{column}`` / ``{source_row}`` placeholders.
+    skip : mapping of source column to values
+        Rows whose value in that column is listed are left out (and counted in the report).
     transform : mapping of field to Transform
     geometry : GeometrySpec or None
     drop : tuple of str
@@ -260,6 +284,8 @@ class LayerMapping:
     values: Mapping[str, Mapping[str, str | None]] = field(default_factory=dict)
     multiple: Mapping[str, str] = field(default_factory=dict)
     constants: Mapping[str, str] = field(default_factory=dict)
+    templates: Mapping[str, str] = field(default_factory=dict)
+    skip: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     transform: Mapping[str, Transform] = field(default_factory=dict)
     geometry: GeometrySpec | None = None
     drop: tuple[str, ...] = ()
@@ -269,6 +295,8 @@ class LayerMapping:
     def source_columns(self) -> tuple[str, ...]:
         """Every source column the mapping reads (columns, questions, geometry), unique."""
         names = [s for s, _ in self.columns] + list(self.multiple.values())
+        names += [n for t in self.templates.values() for n in _TEMPLATE_RE.findall(t)]
+        names = [n for n in names if n != SOURCE_ROW]
         if self.geometry is not None:
             names += list(self.geometry.source_columns)
         return tuple(dict.fromkeys(names))
@@ -277,6 +305,7 @@ class LayerMapping:
     def fields(self) -> tuple[str, ...]:
         """Canonical fields the mapping fills."""
         names = [f for _, f in self.columns] + list(self.multiple) + list(self.constants)
+        names += list(self.templates)
         return tuple(dict.fromkeys(names))
 
 
@@ -625,6 +654,30 @@ def _parse_layer(
         _check_target(f, text, loc, sec, target)
         constants[target] = text
 
+    templates: dict[str, str] = {}
+    sec = (*prefix, "templates")
+    for target, value in _table(data.get("templates"), loc, sec).items():
+        f = _field(schema, target, loc, sec, key=target)
+        if f.dtype != "str" or f.codes is not None:
+            raise loc.error(
+                f"{target!r} is not a free-text field; templates fill those", sec, key=target
+            )
+        if target in mapped or target in constants:
+            raise loc.error(
+                f"{target!r} is filled by [columns] or [constants] too", sec, key=target
+            )
+        if not isinstance(value, str) or not _TEMPLATE_RE.search(value):
+            raise loc.error(
+                f"template of {target!r} needs at least one {{column}}", sec, key=target
+            )
+        templates[target] = value
+    mapped |= set(templates)
+
+    skip: dict[str, tuple[str, ...]] = {}
+    sec = (*prefix, "skip")
+    for source, listed in _table(data.get("skip"), loc, sec).items():
+        skip[str(source)] = tuple(v.strip() for v in _str_list(listed, loc, sec, str(source)))
+
     values: dict[str, Mapping[str, str | None]] = {}
     sec = (*prefix, "values")
     for target, table in _table(data.get("values"), loc, sec).items():
@@ -684,6 +737,8 @@ def _parse_layer(
         values=MappingProxyType(values),
         multiple=MappingProxyType(multiple),
         constants=MappingProxyType(constants),
+        templates=MappingProxyType(templates),
+        skip=MappingProxyType(skip),
         transform=MappingProxyType(transform),
         geometry=geometry,
         drop=drops,
@@ -1486,8 +1541,17 @@ def _map_table(
     report: Report,
     mapping_id: str,
 ) -> pd.DataFrame:
-    n = len(raw)
     raw = raw.reset_index(drop=True)
+    if lm.skip:
+        raw = _skip_rows(
+            raw,
+            lm,
+            source_layer=source_layer,
+            group_separator=group_separator,
+            report=report,
+            mapping_id=mapping_id,
+        )
+    n = len(raw)
     geo_name = raw.geometry.name if isinstance(raw, gpd.GeoDataFrame) else None
     if SOURCE_ROW in raw.columns:
         rows = raw[SOURCE_ROW].to_numpy(dtype=np.int64)
@@ -1559,6 +1623,9 @@ def _map_table(
     for target, text in lm.constants.items():
         out[target] = _constant(schema.field(target), text, n)
 
+    for target, template in lm.templates.items():
+        out[target] = _fill_template(template, raw, rows, resolve)
+
     for target, tr in lm.transform.items():
         if target in out:
             out[target] = pd.array(
@@ -1609,6 +1676,61 @@ def _map_table(
     if geometry is not None:
         return gpd.GeoDataFrame(frame, geometry=geometry.to_numpy(), crs=WGS84)
     return frame
+
+
+def _skip_rows(
+    raw: pd.DataFrame,
+    lm: LayerMapping,
+    *,
+    source_layer: str,
+    group_separator: str,
+    report: Report,
+    mapping_id: str,
+) -> pd.DataFrame:
+    """Leave out the rows the mapping's ``[skip]`` lists, one info line per (column, value)."""
+    resolve = _resolver(list(raw.columns), group_separator)
+    keep = np.ones(len(raw), dtype=bool)
+    for source, listed in lm.skip.items():
+        col = resolve(source)
+        if col is None:
+            continue
+        text = raw[col].astype("string").str.strip()
+        for value in listed:
+            hit = (text == value).fillna(False).to_numpy(dtype=bool) & keep
+            if hit.any():
+                report.add(
+                    source_layer,
+                    None,
+                    col,
+                    "skipped_rows",
+                    INFO,
+                    f"{int(hit.sum()):,} row(s) with {col} = {value!r} left out by mapping "
+                    f"{mapping_id!r} (the raw file keeps them)",
+                )
+            keep &= ~hit
+    return raw.loc[keep].reset_index(drop=True)
+
+
+def _fill_template(
+    template: str, raw: pd.DataFrame, rows: np.ndarray, resolve: Any
+) -> pd.api.extensions.ExtensionArray:
+    """Build a text field from ``{column}`` and ``{source_row}`` placeholders, vectorised."""
+    parts = _TEMPLATE_RE.split(template)
+    result = pd.Series([""] * len(raw), dtype="string")
+    for i, part in enumerate(parts):
+        if i % 2 == 0:
+            result = result + part
+            continue
+        if part == SOURCE_ROW:
+            piece = pd.Series(rows.astype(str), dtype="string")
+        else:
+            col = resolve(part)
+            if col is None:
+                raise ProfilingError(f"template {template!r} names column {part!r}, not in file")
+            piece = raw[col].astype("string").str.strip().fillna("")
+            piece = piece.str.replace(r"\.0$", "", regex=True)
+        result = result + piece.reset_index(drop=True)
+    return result.astype(str).array
 
 
 def _vector_geometry(raw: gpd.GeoDataFrame) -> gpd.GeoSeries:

@@ -546,7 +546,7 @@ def test_real_nairobi_abidjan_kobo_export() -> None:
         "abidjan_azito": 266,
     }
     assert f["head_sex"].value_counts().to_dict() == {"male": 1070, "female": 644}
-    assert f["wall_material"].value_counts()["iron_sheets"] == 1054
+    assert f["wall_material"].value_counts()["rustic_metal"] == 1054
     assert f["water_source"].value_counts()["public_tap"] == 865  # 848 taps + 17 dispensers
     assert f["sanitation"].value_counts()["open_defecation"] == 8
     # select_multiple from HHITEMS/<choice> 0/1 columns
