@@ -29,7 +29,7 @@ class Settings(BaseSettings):
     )
     work_dir: Path | None = Field(
         None,
-        description="Private folder for staged uploads (default: a `jobs/` folder beside the store).",
+        description="Private folder for staged uploads (default: `jobs/` beside the store).",
     )
     max_upload_mb: float = Field(200.0, gt=0, description="Largest accepted upload (MB).")
     max_features: int = Field(2_000_000, gt=0, description="Most features / rows per upload.")

@@ -38,6 +38,10 @@ class Problem:
         ``error`` blocks storing the upload; ``warning`` and ``info`` are reported only.
     message : str
         Human-readable sentence saying what is wrong and, where useful, what was done.
+    row_count : int or None
+        For one problem standing for many rows (same rule, same value, aggregated so a
+        million-row report stays readable): how many rows. ``None`` for single-row problems
+        and for file-level ones.
     """
 
     layer: str
@@ -46,6 +50,12 @@ class Problem:
     rule: str
     severity: Severity
     message: str
+    row_count: int | None = None
+
+    @property
+    def file_level(self) -> bool:
+        """True when the problem is about the file or a column, not identified rows."""
+        return self.row is None and self.row_count is None
 
     def __str__(self) -> str:
         where = self.layer
@@ -62,6 +72,9 @@ class Report:
 
     problems: list[Problem] = field(default_factory=list)
     facts: dict[str, object] = field(default_factory=dict)
+    invalid_rows: dict[str, set[int]] = field(default_factory=dict)
+    """Source rows with at least one error, per layer name used in the problems. Kept even
+    when problems are aggregated (one problem for many rows), so rows can be set aside."""
 
     def add(
         self,
@@ -71,14 +84,34 @@ class Report:
         rule: str,
         severity: Severity,
         message: str,
+        *,
+        rows: Iterable[int] | None = None,
     ) -> None:
-        """Append one problem."""
-        self.problems.append(Problem(layer, row, column, rule, severity, message))
+        """Append one problem; an error marks its row (or its ``rows``) invalid.
+
+        ``rows`` makes one aggregated problem stand for many rows (``row`` is then ``None``).
+        """
+        count = None
+        if rows is not None:
+            listed = {int(r) for r in rows}
+            count = len(listed)
+            if severity == ERROR:
+                self.invalid_rows.setdefault(layer, set()).update(listed)
+        elif severity == ERROR and row is not None:
+            self.invalid_rows.setdefault(layer, set()).add(int(row))
+        self.problems.append(Problem(layer, row, column, rule, severity, message, count))
+
+    @property
+    def has_file_errors(self) -> bool:
+        """True when an error concerns the whole file or a column rather than rows."""
+        return any(p.severity == ERROR and p.file_level for p in self.problems)
 
     def extend(self, problems: Iterable[Problem] | Report) -> None:
         """Append many problems (or another report's problems and facts)."""
         if isinstance(problems, Report):
             self.facts.update(problems.facts)
+            for layer, rows in problems.invalid_rows.items():
+                self.invalid_rows.setdefault(layer, set()).update(rows)
             problems = problems.problems
         self.problems.extend(problems)
 

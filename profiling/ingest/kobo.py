@@ -199,6 +199,7 @@ def report_rows(
                 rule,
                 severity,  # type: ignore[arg-type]
                 f"{text} — {len(group)} rows (first rows: {first})",
+                rows=group,
             )
             continue
         for row in group:
@@ -216,6 +217,7 @@ def report_rows(
             rule,
             severity,  # type: ignore[arg-type]
             f"{len(unlisted)} more rows with this problem are not listed (first: {first})",
+            rows=unlisted,
         )
 
 

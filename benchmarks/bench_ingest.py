@@ -1,0 +1,113 @@
+"""Benchmark: ingest a 1,000,000-household Kobo-style CSV end to end.
+
+Stages (read, map, validate incl. point-in-settlement, store) are timed inside one child
+process; plain ``pandas.read_csv`` of the same file runs in another child as the floor. Peak
+memory is each child's maximum resident set size. Not a test: run ``make bench`` or
+
+    python benchmarks/bench_ingest.py --rows 1000000
+
+and read the printed table (rows/s, seconds, peak MB, ratio to the pandas floor).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+FLOOR = """
+import sys, time, json, resource
+import pandas as pd
+t = time.perf_counter()
+df = pd.read_csv(sys.argv[1], sep=";", dtype=str, keep_default_na=False, encoding="utf-8-sig")
+print(json.dumps({"rows": len(df), "seconds": time.perf_counter() - t,
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+PIPELINE = """
+import sys, time, json, resource
+from pathlib import Path
+from geo_service.ingestion import IngestRequest, ingest_file
+from geo_service.settings import Settings
+
+csv, settlements, store = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
+settings = Settings(store_path=store)
+timings = {}
+t = time.perf_counter()
+ingest_file(settlements, IngestRequest(layer="settlements", mapping="demo_settlements"),
+            settings=settings)
+timings["settlements"] = time.perf_counter() - t
+marks = []
+def progress(done, total):
+    marks.append((time.perf_counter(), done, total))
+t = time.perf_counter()
+result = ingest_file(
+    csv,
+    IngestRequest(layer="households", mapping="demo_households", round="2024-02-05",
+                  skip_invalid_rows=True),
+    settings=settings,
+    progress=progress,
+)
+total = time.perf_counter() - t
+print(json.dumps({
+    "rows": result.rows,
+    "seconds": total,
+    "set_aside": result.report.facts.get("rows_set_aside"),
+    "problems": len(result.report),
+    "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+}))
+"""
+
+
+def _child(code: str, *args: str) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, "-c", code, *args], check=True, capture_output=True, text=True
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    """Generate the input (cached), run the floor and the pipeline, print the comparison."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--out", type=Path, default=HERE / "out")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    from sample_data.generate import generate, generate_households_csv  # noqa: PLC0415
+
+    city_dir = args.out / "city"
+    csv = args.out / f"households_{args.rows}.csv"
+    if not (city_dir / "settlements.geojson").exists():
+        generate(city_dir, households=2_000, seed=7)
+    if not csv.exists():
+        t = time.perf_counter()
+        generate_households_csv(csv, args.rows, seed=7)
+        print(f"generated {args.rows:,} households in {time.perf_counter() - t:.1f} s "
+              f"({csv.stat().st_size / 1e6:.0f} MB)")
+    store = args.out / "bench.gpkg"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{store}{suffix}").unlink(missing_ok=True)
+
+    floor = _child(FLOOR, str(csv))
+    pipe = _child(PIPELINE, str(csv), str(city_dir / "settlements.geojson"), str(store))
+    rows = args.rows
+    print(f"\n{'step':<44}{'seconds':>9}{'rows/s':>12}{'peak MB':>9}{'× floor':>9}")
+    print(f"{'pandas.read_csv (floor, dtype=str)':<44}{floor['seconds']:>9.1f}"
+          f"{rows / floor['seconds']:>12,.0f}{floor['peak_mb']:>9.0f}{1:>9.1f}")
+    print(f"{'read + map + validate + store (one txn)':<44}{pipe['seconds']:>9.1f}"
+          f"{rows / pipe['seconds']:>12,.0f}{pipe['peak_mb']:>9.0f}"
+          f"{pipe['seconds'] / floor['seconds']:>9.1f}")
+    print(f"\nstored {pipe['rows']:,} rows; set aside {pipe['set_aside']}; "
+          f"{pipe['problems']:,} problems reported; "
+          f"children peak RSS {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

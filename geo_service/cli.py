@@ -1,0 +1,321 @@
+"""The ``geo-service`` command line: validate, ingest, list, export and the demo.
+
+Every command prints one clear line on error (never a traceback) and exits non-zero:
+1 when validation found errors, 2 for any other refusal (unsafe or unreadable input, a
+missing CRS, a busy store...).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from geo_service.ingestion import IngestRequest, ingest_file, validate_file
+from geo_service.settings import Settings, get_settings
+from geo_service.storage import GeoPackageStore, StoreError
+from profiling.errors import ProfilingError, ValidationFailed
+from profiling.ingest.mapping import bundled_mappings
+from profiling.report import Report
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="geo-service",
+    help="Slum-profiling service: validate and ingest enumeration data, list and export layers.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+StoreOpt = Annotated[
+    Path | None,
+    typer.Option("--store", help="GeoPackage store file [env GEO_SERVICE_STORE_PATH]."),
+]
+LayerOpt = Annotated[
+    str | None,
+    typer.Option("--layer", "-l", help="Canonical layer (households, structures, ...)."),
+]
+MappingOpt = Annotated[
+    str | None,
+    typer.Option("--mapping", "-m", help="Mapping file (TOML/YAML) or a bundled mapping id."),
+]
+SourceLayerOpt = Annotated[
+    str | None,
+    typer.Option("--source-layer", help="Layer / sheet inside the file (GeoPackage, KML)."),
+]
+CrsOpt = Annotated[
+    str | None,
+    typer.Option("--crs", help="CRS to assume when the file has none, e.g. EPSG:4326."),
+]
+SettlementOpt = Annotated[
+    str | None, typer.Option("--settlement", "-s", help="Settlement id of the records.")
+]
+
+
+def _settings(store: Path | None) -> Settings:
+    settings = get_settings()
+    if store is not None:
+        settings = settings.model_copy(update={"store_path": store, "work_dir": None})
+        settings = Settings.model_validate(settings.model_dump())
+    return settings
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+@contextmanager
+def _clear_errors() -> Iterator[None]:
+    """Turn domain errors into one line and an exit code."""
+    try:
+        yield
+    except ValidationFailed as exc:
+        _print_report(exc.report, as_json=False, to=err)
+        raise _fail(f"validation failed: {exc.report.summary()}; nothing was stored", 1) from None
+    except (ProfilingError, StoreError) as exc:
+        raise _fail(str(exc)) from None
+    except (OSError, KeyError, ValueError) as exc:
+        raise _fail(f"{type(exc).__name__}: {exc}") from None
+
+
+@contextmanager
+def _progress(description: str) -> Iterator[Callable[[int, int], None]]:
+    """A rich progress bar handing out a ``(done, total)`` callback."""
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.completed:,.0f}/{task.total:,.0f}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as bar:
+        task = bar.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def _print_report(report: Report, *, as_json: bool, to: Console = out) -> None:
+    if as_json:
+        sys.stdout.write(report.to_json() + "\n")
+    else:
+        to.print(report.to_text(), highlight=False, markup=False, soft_wrap=True)
+
+
+@app.command()
+def validate(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="File to check.")],
+    layer: LayerOpt = None,
+    mapping: MappingOpt = None,
+    source_layer: SourceLayerOpt = None,
+    crs: CrsOpt = None,
+    settlement: SettlementOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    store: StoreOpt = None,
+) -> None:
+    """Check a file and print its validation report; store nothing.
+
+    The format is detected from the content; the layer and the mapping are inferred (and
+    said) when not given. Settlement boundaries already in the store are used to check that
+    points fall inside their settlement. Exits 1 when the report has errors.
+    """
+    settings = _settings(store)
+    request = IngestRequest(
+        layer=layer, mapping=mapping, source_layer=source_layer, crs=crs, settlement=settlement
+    )
+    with _clear_errors(), _progress("reading") as progress:
+        result = validate_file(file, request, settings=settings, progress=progress)
+    for note in result.notes:
+        err.print(f"[cyan]note:[/] {note}", highlight=False)
+    _print_report(result.report, as_json=as_json)
+    if result.report.has_errors:
+        raise typer.Exit(1)
+
+
+@app.command()
+def ingest(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="File to store.")],
+    layer: LayerOpt = None,
+    mapping: MappingOpt = None,
+    settlement: SettlementOpt = None,
+    round_: Annotated[
+        str | None,
+        typer.Option("--round", "-r", help="Enumeration round (ISO date, e.g. 2024-03-01)."),
+    ] = None,
+    source_layer: SourceLayerOpt = None,
+    crs: CrsOpt = None,
+    report_json: Annotated[
+        Path | None, typer.Option("--report-json", help="Also write the report here (JSON).")
+    ] = None,
+    skip_invalid_rows: Annotated[
+        bool,
+        typer.Option(
+            "--skip-invalid-rows",
+            help="Store the rows without errors and set the others aside (listed in the "
+            "report). Default: any error stores nothing.",
+        ),
+    ] = False,
+    store: StoreOpt = None,
+) -> None:
+    """Validate a file and store it as one transaction: all of it or none of it.
+
+    The raw file is kept with its SHA-256; ingesting the same file again is a no-op.
+    """
+    settings = _settings(store)
+    request = IngestRequest(
+        layer=layer,
+        mapping=mapping,
+        source_layer=source_layer,
+        crs=crs,
+        settlement=settlement,
+        round=round_,
+        skip_invalid_rows=skip_invalid_rows,
+    )
+    with _clear_errors(), _progress("ingesting") as progress:
+        result = ingest_file(file, request, settings=settings, progress=progress)
+    if report_json is not None:
+        report_json.write_text(result.report.to_json(), encoding="utf-8")
+    for note in result.notes:
+        err.print(f"[cyan]note:[/] {note}", highlight=False)
+    if result.duplicate:
+        out.print(
+            f"already stored as upload {result.upload_id} (same file, same layer): nothing to do"
+        )
+        return
+    aside = result.report.facts.get("rows_set_aside")
+    if aside:
+        _print_report(result.report, as_json=False, to=err)
+    out.print(
+        f"stored upload {result.upload_id}: {result.rows:,} {result.layer} row(s) "
+        f"({result.report.summary()}" + (f"; set aside: {aside}" if aside else "") + ")",
+        highlight=False,
+    )
+
+
+@app.command()
+def layers(store: StoreOpt = None) -> None:
+    """List the stored layers with their row counts, settlements and rounds."""
+    settings = _settings(store)
+    with _clear_errors(), GeoPackageStore(settings.store_path) as db:
+        infos = db.list_layers()
+        rasters = db.rasters()
+    table = Table("layer", "rows", "settlements", "rounds", "bbox (lon/lat)")
+    for info in infos:
+        bbox = "" if info.bbox is None else ", ".join(f"{v:.4f}" for v in info.bbox)
+        table.add_row(
+            info.name,
+            f"{info.rows:,}",
+            ", ".join(info.settlements[:6]) + (" ..." if len(info.settlements) > 6 else ""),
+            ", ".join(str(r) for r in info.rounds[:4]),
+            bbox,
+        )
+    for raster in rasters:
+        table.add_row(
+            f"raster:{raster.kind}",
+            f"{raster.width}x{raster.height} cells",
+            raster.settlement_id or "",
+            "",
+            raster.name or "",
+        )
+    out.print(table)
+
+
+@app.command()
+def uploads(store: StoreOpt = None) -> None:
+    """List uploads: id, time, file, layer, rows and hash."""
+    settings = _settings(store)
+    with _clear_errors(), GeoPackageStore(settings.store_path) as db:
+        records = db.uploads()
+    table = Table("id", "created (UTC)", "file", "format", "layer", "settlement", "round", "rows")
+    for r in records:
+        table.add_row(
+            str(r.upload_id),
+            r.created_at[:19],
+            r.original_name or "",
+            r.format,
+            r.layer,
+            r.settlement_id or "",
+            r.round or "",
+            f"{r.rows:,}",
+        )
+    out.print(table)
+
+
+@app.command()
+def export(
+    layer: Annotated[str, typer.Argument(help="Layer to export.")],
+    dest: Annotated[Path, typer.Argument(dir_okay=False, help="Output file.")],
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", "-f", help="gpkg, geojson or csv (default: from the suffix)."),
+    ] = None,
+    settlement: SettlementOpt = None,
+    round_: Annotated[str | None, typer.Option("--round", "-r", help="Round.")] = None,
+    bbox: Annotated[
+        str | None, typer.Option("--bbox", help="minx,miny,maxx,maxy in lon/lat.")
+    ] = None,
+    store: StoreOpt = None,
+) -> None:
+    """Export a layer to GeoPackage, GeoJSON (RFC 7946) or CSV (formula-safe)."""
+    settings = _settings(store)
+    fmt = (fmt or dest.suffix.lstrip(".")).lower()
+    if fmt not in {"gpkg", "geojson", "csv"}:
+        raise _fail(f"unknown export format {fmt!r}; use gpkg, geojson or csv")
+    box = None
+    if bbox:
+        try:
+            minx, miny, maxx, maxy = (float(v) for v in bbox.split(","))
+        except ValueError:
+            raise _fail(f"--bbox must be four numbers minx,miny,maxx,maxy, not {bbox!r}") from None
+        box = (minx, miny, maxx, maxy)
+    with _clear_errors(), GeoPackageStore(settings.store_path) as db:
+        rows = db.export(layer, dest, fmt=fmt, settlement=settlement, round=round_, bbox=box)
+    out.print(f"wrote {rows:,} {layer} row(s) to {dest}")
+
+
+@app.command()
+def mappings() -> None:
+    """List the bundled mappings (form id, canonical layer, title)."""
+    table = Table("id", "layer", "source", "title")
+    for mapping_id, m in sorted(bundled_mappings().items()):
+        table.add_row(mapping_id, m.layer, m.source, m.title)
+    out.print(table)
+
+
+@app.command()
+def demo(
+    dest: Annotated[Path, typer.Option("--out", help="Folder for the generated city.")] = Path(
+        "sample_data/out"
+    ),
+    store: StoreOpt = None,
+    households: Annotated[int, typer.Option(help="Households to generate.")] = 20_000,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
+) -> None:
+    """Generate the synthetic demo city, validate and ingest every layer, print a summary."""
+    from geo_service.demo import run_demo  # noqa: PLC0415  (heavy, only for this command)
+
+    settings = _settings(store or Path("data/demo.gpkg"))
+    with _clear_errors():
+        run_demo(dest, settings=settings, households=households, seed=seed, console=out)
+
+
+def main() -> None:
+    """Entry point of the ``geo-service`` console script."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,223 @@
+"""Ingest one file into the store: stage, read, map, validate, then write in one transaction.
+
+Shared by the CLI and (later) the upload jobs of the HTTP API, so both apply the same
+protections: the bytes are copied into a private job folder under a generated name (user
+text is never a path), the format comes from the content, and nothing is written unless the
+whole report is free of errors.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+
+from geo_service.settings import Settings
+from geo_service.storage import GeoPackageStore, RasterWrite, UploadWrite
+from profiling.errors import ValidationFailed
+from profiling.ingest.pipeline import (
+    Ingested,
+    IngestOptions,
+    read_upload,
+    set_aside_invalid_rows,
+)
+from profiling.ingest.safety import Limits, stage_upload
+from profiling.report import Report
+from profiling.validate import ValidationOptions
+
+__all__ = ["IngestRequest", "IngestResult", "ingest_file", "validate_file"]
+
+Progress = Callable[[int, int], None]
+_POINT_LAYERS = frozenset({"households", "structures", "service_points"})
+
+
+@dataclass(frozen=True)
+class IngestRequest:
+    """What the user asked for (CLI options or API form fields)."""
+
+    layer: str | None = None
+    mapping: str | Path | None = None
+    settlement: str | None = None
+    round: str | None = None
+    source_layer: str | None = None
+    crs: str | None = None
+    original_name: str | None = None
+    skip_invalid_rows: bool = False
+    """Store the rows without errors and set the others aside (listed in the report);
+    by default any error stores nothing."""
+
+
+@dataclass
+class IngestResult:
+    """What happened to one file."""
+
+    report: Report
+    layer: str
+    rows: int = 0
+    upload_id: int | None = None
+    duplicate: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def _options(request: IngestRequest, settings: Settings) -> IngestOptions:
+    limits = Limits(
+        max_upload_bytes=settings.max_upload_bytes,
+        max_features=settings.max_features,
+        max_vertices_per_feature=settings.max_vertices,
+        zip_max_ratio=settings.zip_max_ratio,
+    )
+    return IngestOptions(
+        layer=request.layer,
+        mapping=request.mapping,
+        settlement=request.settlement,
+        round=request.round,
+        source_layer=request.source_layer,
+        crs=request.crs,
+        limits=limits,
+        validation=ValidationOptions(max_gps_accuracy_m=settings.max_gps_accuracy_m),
+    )
+
+
+def _settlements(store_path: Path, layer: str | None) -> gpd.GeoDataFrame | None:
+    """Stored settlement boundaries for the point-in-settlement check, if any."""
+    if layer is not None and layer not in _POINT_LAYERS:
+        return None
+    if not store_path.exists():
+        return None
+    with GeoPackageStore(store_path) as store:
+        if not any(i.name == "settlements" and i.rows for i in store.list_layers()):
+            return None
+        frame = store.read_layer("settlements", columns=["settlement_id"])
+    frame = frame[frame.geometry.notna() & ~frame.geometry.is_empty]
+    return frame if len(frame) else None
+
+
+def _read(
+    path: Path,
+    request: IngestRequest,
+    settings: Settings,
+    job_dir: Path,
+    progress: Progress | None,
+) -> Ingested:
+    options = _options(request, settings)
+    staged = stage_upload(
+        path,
+        job_dir,
+        original_name=request.original_name or path.name,
+        max_bytes=options.limits.max_upload_bytes,
+    )
+    settlements = _settlements(settings.store_path, request.layer)
+    return read_upload(
+        staged, job_dir / "work", options, settlements=settlements, progress=progress
+    )
+
+
+def _raster_meta(ingested: Ingested) -> dict[str, object]:
+    """The raster facts the store keeps beside the GeoTIFF bytes."""
+    r = ingested.raster
+    assert r is not None
+    return {
+        "crs_wkt": r.crs,
+        "epsg": r.epsg,
+        "nodata": r.nodata,
+        "dtype": r.dtype,
+        "width": r.width,
+        "height": r.height,
+        "bounds": r.bounds,
+        "bounds_4326": r.bounds_4326,
+        "transform": r.transform,
+        "count": r.count,
+        "value_range": r.value_range,
+    }
+
+
+def _storable(frame: pd.DataFrame) -> pd.DataFrame:
+    """Drop reader-internal columns (``_parent_row``) before the frame goes to the store."""
+    internal = [c for c in frame.columns if c.startswith("_")]
+    return frame.drop(columns=internal) if internal else frame
+
+
+def _job_dir(settings: Settings) -> Path:
+    assert settings.work_dir is not None
+    job = settings.work_dir / f"job-{uuid.uuid4().hex}"
+    (job / "work").mkdir(parents=True, mode=0o700)
+    return job
+
+
+def validate_file(
+    path: Path,
+    request: IngestRequest,
+    *,
+    settings: Settings,
+    progress: Progress | None = None,
+) -> IngestResult:
+    """Read, map and validate ``path``; store nothing."""
+    job = _job_dir(settings)
+    try:
+        ingested = _read(path, request, settings, job, progress)
+    finally:
+        shutil.rmtree(job, ignore_errors=True)
+    return IngestResult(
+        report=ingested.report, layer=ingested.layer, rows=ingested.rows, notes=ingested.notes
+    )
+
+
+def ingest_file(
+    path: Path,
+    request: IngestRequest,
+    *,
+    settings: Settings,
+    progress: Progress | None = None,
+) -> IngestResult:
+    """Validate ``path`` and, when it has no errors, store it as one transaction.
+
+    Raises
+    ------
+    ValidationFailed
+        The report has errors; nothing was stored.
+    """
+    job = _job_dir(settings)
+    try:
+        ingested = _read(path, request, settings, job, progress)
+        if ingested.report.has_errors:
+            if not request.skip_invalid_rows:
+                raise ValidationFailed(ingested.report)
+            set_aside_invalid_rows(ingested)
+        raster = None
+        if ingested.raster is not None:
+            raster = RasterWrite(
+                kind=ingested.layer, name=ingested.source_layer, meta=_raster_meta(ingested)
+            )
+        upload = UploadWrite(
+            raw_path=ingested.staged.path,
+            sha256=ingested.staged.sha256,
+            size=ingested.staged.size,
+            original_name=ingested.staged.original_name,
+            format=ingested.format,
+            layer=ingested.layer,
+            source_layer=ingested.source_layer,
+            settlement_id=request.settlement,
+            round=request.round,
+            mapping_id=ingested.mapping_id,
+            report=ingested.report.to_dict(limit=1000),
+            frames={name: _storable(f) for name, f in ingested.frames.items()},
+            raster=raster,
+        )
+        settings.store_path.parent.mkdir(parents=True, exist_ok=True)
+        with GeoPackageStore(settings.store_path, busy_timeout_ms=settings.busy_timeout_ms) as db:
+            written = db.write_upload(upload, progress=progress)
+    finally:
+        shutil.rmtree(job, ignore_errors=True)
+    return IngestResult(
+        report=ingested.report,
+        layer=ingested.layer,
+        rows=written.rows,
+        upload_id=written.upload_id,
+        duplicate=written.duplicate,
+        notes=ingested.notes,
+    )

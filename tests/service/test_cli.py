@@ -1,0 +1,155 @@
+"""The geo-service command line: exit codes, one-line errors, ingest / layers / export."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from geo_service.cli import app
+from geo_service.storage import GeoPackageStore
+
+runner = CliRunner()
+
+SETTLEMENTS = {
+    "type": "FeatureCollection",
+    "features": [
+        {
+            "type": "Feature",
+            "properties": {"settlement_id": "S1", "name": "Shauri"},
+            "geometry": {
+                "type": "Polygon",
+                "coordinates": [
+                    [[36.8, -1.301], [36.801, -1.301], [36.801, -1.3], [36.8, -1.3], [36.8, -1.301]]
+                ],
+            },
+        }
+    ],
+}
+
+
+@pytest.fixture
+def settlements(tmp_path: Path) -> Path:
+    path = tmp_path / "villages.json"  # the extension says nothing: content decides
+    path.write_text(json.dumps(SETTLEMENTS))
+    return path
+
+
+def _run(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_validate_detects_format_and_layer_and_says_so(settlements, tmp_path):
+    code, out, err = _run("validate", str(settlements), "--store", str(tmp_path / "s.gpkg"))
+    assert code == 0, err
+    assert "canonical names of layer 'settlements'" in err
+    assert "0 error(s)" in out
+
+
+def test_validate_json_and_exit_code_on_errors(tmp_path):
+    path = tmp_path / "sp.geojson"
+    bad = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {"service_id": "a", "service_type": "spaceport"},
+                "geometry": {"type": "Point", "coordinates": [36.8, -1.3]},
+            }
+        ],
+    }
+    path.write_text(json.dumps(bad))
+    code, out, _ = _run(
+        "validate",
+        str(path),
+        "--layer",
+        "service_points",
+        "--json",
+        "--store",
+        str(tmp_path / "s.gpkg"),
+    )
+    assert code == 1
+    report = json.loads(out)
+    assert report["valid"] is False
+    assert any(p["rule"] == "unknown_code" and p["row"] == 1 for p in report["problems"])
+
+
+def test_errors_are_one_line_not_a_traceback(tmp_path):
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    code, out, err = _run("ingest", str(empty), "--store", str(tmp_path / "s.gpkg"))
+    assert code == 2
+    assert "Traceback" not in out + err
+    assert err.strip().startswith("error:") and len(err.strip().splitlines()) == 1
+
+
+def test_ingest_layers_export_and_duplicate(settlements, tmp_path):
+    store = str(tmp_path / "s.gpkg")
+    code, out, err = _run("ingest", str(settlements), "--layer", "settlements", "--store", store)
+    assert code == 0, err
+    assert "stored upload 1: 1 settlements row(s)" in out
+    code, out, _ = _run("ingest", str(settlements), "--layer", "settlements", "--store", store)
+    assert code == 0 and "already stored as upload 1" in out
+    code, out, _ = _run("layers", "--store", store)
+    assert code == 0 and "settlements" in out
+    dest = tmp_path / "export.geojson"
+    code, out, _ = _run("export", "settlements", str(dest), "--store", store)
+    assert code == 0 and "wrote 1 settlements row(s)" in out
+    exported = json.loads(dest.read_text())
+    assert exported["features"][0]["properties"]["settlement_id"] == "S1"
+    code, out, _ = _run("uploads", "--store", store)
+    assert code == 0 and "villages.json" in out
+
+
+def test_mappings_lists_bundled_forms():
+    code, out, _ = _run("mappings")
+    assert code == 0
+    assert "demo_households" in out and "kianda_structures" in out
+
+
+@pytest.mark.slow
+def test_sigkill_during_ingest_leaves_all_or_nothing(tmp_path):
+    """Kill ``geo-service ingest`` mid-write; after restart the upload is whole or absent."""
+    from sample_data.generate import generate_households_csv  # noqa: PLC0415
+
+    csv = tmp_path / "hh.csv"
+    generate_households_csv(csv, 150_000, seed=3)
+    store = tmp_path / "s.gpkg"
+    env = {**os.environ, "GEO_SERVICE_STORE_PATH": str(store)}
+    cmd = [
+        sys.executable,
+        "-m",
+        "geo_service.cli",
+        "ingest",
+        str(csv),
+        "--mapping",
+        "demo_households",
+        "--skip-invalid-rows",
+    ]
+    outcomes = set()
+    for delay in (2.0, 4.0, 6.0):
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        if not store.exists():
+            outcomes.add("none")
+            continue
+        with GeoPackageStore(store) as db:
+            uploads = db.uploads()
+            rows = db.counts().get("households", 0)
+        if uploads:
+            assert rows == uploads[0].rows > 100_000
+            outcomes.add("all")
+        else:
+            assert rows == 0
+            outcomes.add("none")
+    assert outcomes  # every kill left a consistent store
