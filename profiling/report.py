@@ -51,6 +51,8 @@ class Problem:
     severity: Severity
     message: str
     row_count: int | None = None
+    rows: tuple[int, ...] = field(default=(), repr=False, compare=False)
+    """Every row an aggregated problem stands for (not serialised: counts are)."""
 
     @property
     def file_level(self) -> bool:
@@ -91,15 +93,17 @@ class Report:
 
         ``rows`` makes one aggregated problem stand for many rows (``row`` is then ``None``).
         """
-        count = None
-        if rows is not None:
-            listed = {int(r) for r in rows}
-            count = len(listed)
-            if severity == ERROR:
-                self.invalid_rows.setdefault(layer, set()).update(listed)
-        elif severity == ERROR and row is not None:
-            self.invalid_rows.setdefault(layer, set()).add(int(row))
-        self.problems.append(Problem(layer, row, column, rule, severity, message, count))
+        listed = () if rows is None else tuple(sorted({int(r) for r in rows}))
+        count = None if rows is None else len(listed)
+        self._append(Problem(layer, row, column, rule, severity, message, count, listed))
+
+    def _append(self, problem: Problem) -> None:
+        if problem.severity == ERROR:
+            if problem.rows:
+                self.invalid_rows.setdefault(problem.layer, set()).update(problem.rows)
+            elif problem.row is not None:
+                self.invalid_rows.setdefault(problem.layer, set()).add(problem.row)
+        self.problems.append(problem)
 
     @property
     def has_file_errors(self) -> bool:
@@ -112,8 +116,10 @@ class Report:
             self.facts.update(problems.facts)
             for layer, rows in problems.invalid_rows.items():
                 self.invalid_rows.setdefault(layer, set()).update(rows)
-            problems = problems.problems
-        self.problems.extend(problems)
+            self.problems.extend(problems.problems)
+            return
+        for problem in problems:
+            self._append(problem)
 
     def __iter__(self) -> Iterator[Problem]:
         return iter(self.problems)
@@ -148,7 +154,9 @@ class Report:
             "valid": not self.has_errors,
             "counts": {f"{s}:{r}": n for (s, r), n in sorted(self.by_rule().items())},
             "facts": self.facts,
-            "problems": [asdict(p) for p in listed],
+            "problems": [
+                {k: v for k, v in asdict(p).items() if k != "rows"} for p in listed
+            ],
             "truncated": len(listed) < len(self.problems),
         }
 

@@ -33,7 +33,7 @@ from profiling.ingest.raster import RasterRead, inspect_raster
 from profiling.ingest.safety import Limits, StagedFile, check_extension, sniff
 from profiling.ingest.vector import read_vector
 from profiling.report import ERROR, WARNING, Report
-from profiling.schema import LAYERS, RASTER_KINDS, layer_schema
+from profiling.schema import LAYERS, PROVENANCE_FIELDS, RASTER_KINDS, layer_schema
 from profiling.validate import ValidationOptions, validate_layer
 
 __all__ = ["IngestOptions", "Ingested", "read_upload", "resolve_mapping", "set_aside_invalid_rows"]
@@ -127,15 +127,19 @@ def _infer_mapping(columns: list[str], *, layer: str | None, source: str) -> For
 
 
 def _canonical_identity(columns: list[str], *, layer: str | None) -> str | None:
-    """A layer whose field names already match the columns (an export of our own data)."""
+    """A layer whose field names are exactly the columns' names (an export of our own data).
+
+    Every column must be a field or a provenance column of the layer, and the layer's required
+    fields must all be present.
+    """
+    provenance = {f.name for f in PROVENANCE_FIELDS}
     candidates = [layer] if layer else list(LAYERS)
-    best: tuple[int, str] | None = None
     for name in candidates:
         schema = layer_schema(name)
-        hits = len(set(schema.names) & set(columns))
-        if all(r in columns for r in schema.required) and (best is None or hits > best[0]):
-            best = (hits, name)
-    return None if best is None else best[1]
+        known = set(schema.names) | provenance
+        if columns and set(columns) <= known and set(schema.required) <= set(columns):
+            return name
+    return None
 
 
 def _choose_mapping(
@@ -148,6 +152,10 @@ def _choose_mapping(
                 f"mapping {mapping.id!r} maps onto layer {mapping.layer!r}, not {options.layer!r}"
             )
         return mapping
+    identity = _canonical_identity(columns, layer=options.layer)
+    if identity is not None:
+        notes.append(f"columns already carry canonical names of layer {identity!r}")
+        return FormMapping.identity(identity, columns)
     mapping = _infer_mapping(columns, layer=options.layer, source=source)
     if mapping is not None:
         notes.append(
@@ -155,10 +163,6 @@ def _choose_mapping(
             f"(layer {mapping.layer!r}); pass --mapping to choose another"
         )
         return mapping
-    identity = _canonical_identity(columns, layer=options.layer)
-    if identity is not None:
-        notes.append(f"columns already carry canonical names of layer {identity!r}")
-        return FormMapping.identity(identity, columns)
     raise ProfilingError(
         "no mapping given and none of the bundled mappings matches these columns; "
         "write a mapping file (see `geo-service mappings`) and pass --mapping"
