@@ -70,6 +70,14 @@ def _settings(store: Path | None) -> Settings:
     return settings
 
 
+def _table(*columns: str) -> Table:
+    """A table whose cells wrap rather than being cut on narrow terminals."""
+    table = Table()
+    for name in columns:
+        table.add_column(name, overflow="fold")
+    return table
+
+
 def _fail(message: str, code: int = 2) -> typer.Exit:
     err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
@@ -212,7 +220,7 @@ def layers(store: StoreOpt = None) -> None:
     with _clear_errors(), GeoPackageStore(settings.store_path) as db:
         infos = db.list_layers()
         rasters = db.rasters()
-    table = Table("layer", "rows", "settlements", "rounds", "bbox (lon/lat)")
+    table = _table("layer", "rows", "settlements", "rounds", "bbox (lon/lat)")
     for info in infos:
         bbox = "" if info.bbox is None else ", ".join(f"{v:.4f}" for v in info.bbox)
         table.add_row(
@@ -239,7 +247,7 @@ def uploads(store: StoreOpt = None) -> None:
     settings = _settings(store)
     with _clear_errors(), GeoPackageStore(settings.store_path) as db:
         records = db.uploads()
-    table = Table("id", "created (UTC)", "file", "format", "layer", "settlement", "round", "rows")
+    table = _table("id", "created (UTC)", "file", "format", "layer", "settlement", "round", "rows")
     for r in records:
         table.add_row(
             str(r.upload_id),
@@ -289,7 +297,7 @@ def export(
 @app.command()
 def mappings() -> None:
     """List the bundled mappings (form id, canonical layer, title)."""
-    table = Table("id", "layer", "source", "title")
+    table = _table("id", "layer", "source", "title")
     for mapping_id, m in sorted(bundled_mappings().items()):
         table.add_row(mapping_id, m.layer, m.source, m.title)
     out.print(table)

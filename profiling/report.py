@@ -78,6 +78,11 @@ class Report:
     """Source rows with at least one error, per layer name used in the problems. Kept even
     when problems are aggregated (one problem for many rows), so rows can be set aside."""
 
+    def __post_init__(self) -> None:
+        given, self.problems = self.problems, []
+        for problem in given:
+            self._append(problem)
+
     def add(
         self,
         layer: str,
@@ -116,8 +121,7 @@ class Report:
             self.facts.update(problems.facts)
             for layer, rows in problems.invalid_rows.items():
                 self.invalid_rows.setdefault(layer, set()).update(rows)
-            self.problems.extend(problems.problems)
-            return
+            problems = problems.problems
         for problem in problems:
             self._append(problem)
 
@@ -171,7 +175,9 @@ class Report:
             lines.append(f"  {key}: {value}")
         for (severity, rule), n in sorted(self.by_rule().items()):
             lines.append(f"  {n:>7} {severity} {rule}")
-        shown = self.problems if limit is None else self.problems[:limit]
+        order = {ERROR: 0, WARNING: 1, INFO: 2}
+        ranked = sorted(self.problems, key=lambda p: order[p.severity])
+        shown = ranked if limit is None else ranked[:limit]
         lines.extend(str(p) for p in shown)
         if len(shown) < len(self.problems):
             lines.append(f"... and {len(self.problems) - len(shown)} more (see the JSON report)")

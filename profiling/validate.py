@@ -940,6 +940,7 @@ _OPS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
 _OP_WORDS = {">": "exceeds", "<": "is less than", "!=": "differs from"}
 
 _SUBSET = "a part cannot exceed its whole"
+_UNIT_TALLY = "the tally may count every unit of the structure, not only its households"
 
 _CONTRADICTIONS: dict[str, tuple[_Contradiction, ...]] = {
     "households": (
@@ -972,10 +973,12 @@ _CONTRADICTIONS: dict[str, tuple[_Contradiction, ...]] = {
         ),
     ),
     "structures": (
-        _Contradiction(("owner_households",), ">", "households", True, _SUBSET),
-        _Contradiction(("households_water",), ">", "households", True, _SUBSET),
-        _Contradiction(("households_toilet",), ">", "households", True, _SUBSET),
-        _Contradiction(("households_electricity",), ">", "households", True, _SUBSET),
+        # Structure tallies are a warning: enumerators often count every unit of the
+        # structure (shops, services, empty rooms), not only households (Kianda 2012 does).
+        _Contradiction(("owner_households",), ">", "households", False, _UNIT_TALLY),
+        _Contradiction(("households_water",), ">", "households", False, _UNIT_TALLY),
+        _Contradiction(("households_toilet",), ">", "households", False, _UNIT_TALLY),
+        _Contradiction(("households_electricity",), ">", "households", False, _UNIT_TALLY),
         _Contradiction(
             ("population",), "<", "households", False, "each household has at least one person"
         ),
@@ -1026,7 +1029,8 @@ def check_consistency(
       water_trip_min (warning: the JMP W2 round trip includes queuing); head_age <
       ``options.min_head_age`` (warning).
     * structures: owner_households / households_water / households_toilet /
-      households_electricity > households (error); population < households (warning).
+      households_electricity > households, population < households (warnings: structure
+      tallies often count every unit, not only households).
     * service_points: taps_working > taps_total, seats_working > seats_total (error).
     * settlements: taps_working > taps_total, toilet_seats_working > toilet_seats_total
       (error); population < households (warning).

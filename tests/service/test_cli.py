@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from geo_service.cli import app
 from geo_service.storage import GeoPackageStore
 
-runner = CliRunner()
+runner = CliRunner(env={"COLUMNS": "200"})
 
 SETTLEMENTS = {
     "type": "FeatureCollection",
