@@ -89,8 +89,10 @@ def main() -> None:
     if not csv.exists():
         t = time.perf_counter()
         generate_households_csv(csv, args.rows, seed=7)
-        print(f"generated {args.rows:,} households in {time.perf_counter() - t:.1f} s "
-              f"({csv.stat().st_size / 1e6:.0f} MB)")
+        print(
+            f"generated {args.rows:,} households in {time.perf_counter() - t:.1f} s "
+            f"({csv.stat().st_size / 1e6:.0f} MB)"
+        )
     store = args.out / "bench.gpkg"
     for suffix in ("", "-wal", "-shm"):
         Path(f"{store}{suffix}").unlink(missing_ok=True)
@@ -99,14 +101,20 @@ def main() -> None:
     pipe = _child(PIPELINE, str(csv), str(city_dir / "settlements.geojson"), str(store))
     rows = args.rows
     print(f"\n{'step':<44}{'seconds':>9}{'rows/s':>12}{'peak MB':>9}{'× floor':>9}")
-    print(f"{'pandas.read_csv (floor, dtype=str)':<44}{floor['seconds']:>9.1f}"
-          f"{rows / floor['seconds']:>12,.0f}{floor['peak_mb']:>9.0f}{1:>9.1f}")
-    print(f"{'read + map + validate + store (one txn)':<44}{pipe['seconds']:>9.1f}"
-          f"{rows / pipe['seconds']:>12,.0f}{pipe['peak_mb']:>9.0f}"
-          f"{pipe['seconds'] / floor['seconds']:>9.1f}")
-    print(f"\nstored {pipe['rows']:,} rows; set aside {pipe['set_aside']}; "
-          f"{pipe['problems']:,} problems reported; "
-          f"children peak RSS {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.0f} MB")
+    print(
+        f"{'pandas.read_csv (floor, dtype=str)':<44}{floor['seconds']:>9.1f}"
+        f"{rows / floor['seconds']:>12,.0f}{floor['peak_mb']:>9.0f}{1:>9.1f}"
+    )
+    print(
+        f"{'read + map + validate + store (one txn)':<44}{pipe['seconds']:>9.1f}"
+        f"{rows / pipe['seconds']:>12,.0f}{pipe['peak_mb']:>9.0f}"
+        f"{pipe['seconds'] / floor['seconds']:>9.1f}"
+    )
+    print(
+        f"\nstored {pipe['rows']:,} rows; set aside {pipe['set_aside']}; "
+        f"{pipe['problems']:,} problems reported; "
+        f"children peak RSS {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.0f} MB"
+    )
 
 
 if __name__ == "__main__":

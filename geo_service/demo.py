@@ -56,7 +56,10 @@ def run_demo(
     say.print(f"[bold]2/3[/] validating and ingesting into {settings.store_path} ...")
     settings.store_path.parent.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {}
-    table = Table("file", "layer", "stored", "errors", "warnings", "set aside", "note")
+    table = Table()
+    for name in ("file", "layer", "stored", "errors", "warnings", "set aside", "upload"):
+        table.add_column(name, overflow="fold")
+    details: list[str] = []
     for entry in manifest["files"]:
         if not entry.get("ingest"):
             continue
@@ -73,11 +76,16 @@ def run_demo(
         warnings = sum(n for (sev, _), n in counts.items() if sev == "warning")
         aside = result.report.facts.get("rows_set_aside") or {}
         aside_total = sum(aside.values()) if isinstance(aside, dict) else 0
-        note = "already stored" if result.duplicate else f"upload {result.upload_id}"
+        note = "already stored" if result.duplicate else str(result.upload_id)
+        if errors or warnings:
+            rules = ", ".join(
+                f"{n} {rule}" for (sev, rule), n in sorted(counts.items()) if sev != "info"
+            )
+            details.append(f"  {entry['path']}: {rules}")
         table.add_row(
             entry["path"],
             result.layer,
-            f"{result.rows:,}",
+            f"{result.rows:,}" if entry.get("kind") != "raster" else "GeoTIFF",
             str(errors),
             str(warnings),
             str(aside_total),
@@ -94,6 +102,11 @@ def run_demo(
             "problems_by_rule": {f"{s}:{r}": n for (s, r), n in sorted(counts.items())},
         }
     say.print(table)
+    if details:
+        say.print("What the reports found (rows with errors were set aside, the rest stored):")
+        for line in details:
+            say.print(line, highlight=False)
+        say.print(f"  full reports: geo-service validate {dest}/<file> [--json]")
     say.print("[bold]3/3[/] the store now holds:")
     with GeoPackageStore(settings.store_path) as store:
         layers = Table("layer", "rows", "settlements")

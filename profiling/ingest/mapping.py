@@ -1799,6 +1799,8 @@ def apply_mapping(
     repeats : mapping of str to DataFrame, optional
         Repeat tables by sheet / repeat name (``FormExport.repeats``), each with
         ``_parent_row``; those named by the mapping's ``[repeats.*]`` are mapped too.
+        ``None`` says the export format cannot hold repeats (a CSV), ``{}`` that it could
+        but has none.
     layers : mapping of str to LayerSchema, optional
         Where repeat layers are looked up (``profiling.schema.LAYERS`` by default).
 
@@ -1857,11 +1859,23 @@ def apply_mapping(
         mapping_id=mapping_id,
     )
     frames: dict[str, pd.DataFrame] = {schema.name: frame}
+    can_repeat = repeats is not None
     repeats = repeats or {}
     used: set[str] = set()
     if form is not None:
         for lm in form.repeats.values():
             name = _find_repeat(lm.sheet or lm.name, repeats)
+            if name is None and not can_repeat:
+                report.add(
+                    source_layer,
+                    None,
+                    None,
+                    "no_repeats_in_format",
+                    INFO,
+                    f"this export format cannot hold repeat groups: {lm.layer!r} rows of "
+                    f"repeat {lm.sheet or lm.name!r} come with an XLSX or ODK export",
+                )
+                continue
             if name is None:
                 report.add(
                     source_layer,

@@ -269,7 +269,7 @@ def read_upload(
     if fmt in RASTER_FORMATS:
         return _read_raster(staged, options, report, notes)
 
-    repeats: dict[str, pd.DataFrame] = {}
+    repeats: dict[str, pd.DataFrame] | None = {}
     group_separator = "/"
     if fmt in FORM_FORMATS:
         export: FormExport
@@ -281,7 +281,7 @@ def read_upload(
             export = read_odk_zip(staged.path, work_dir, max_rows=options.limits.max_features)
         report.extend(export.report)
         raw: pd.DataFrame = export.main
-        repeats = export.repeats
+        repeats = export.repeats if fmt != "csv" else None
         group_separator = export.group_separator
         source_layer = options.source_layer or "submissions"
         source = "odk" if fmt == "odk_zip" else "kobo"
