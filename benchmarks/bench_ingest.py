@@ -37,7 +37,7 @@ from geo_service.ingestion import IngestRequest, ingest_file
 from geo_service.settings import Settings
 
 csv, settlements, store = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
-settings = Settings(store_path=store)
+settings = Settings(store_path=store, max_upload_mb=2048)  # the 1M file is ~700 MB
 timings = {}
 t = time.perf_counter()
 ingest_file(settlements, IngestRequest(layer="settlements", mapping="demo_settlements"),
@@ -67,8 +67,10 @@ print(json.dumps({
 
 def _child(code: str, *args: str) -> dict[str, float]:
     out = subprocess.run(
-        [sys.executable, "-c", code, *args], check=True, capture_output=True, text=True
+        [sys.executable, "-c", code, *args], check=False, capture_output=True, text=True
     )
+    if out.returncode:
+        sys.exit(f"benchmark step failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
