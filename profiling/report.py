@@ -158,9 +158,7 @@ class Report:
             "valid": not self.has_errors,
             "counts": {f"{s}:{r}": n for (s, r), n in sorted(self.by_rule().items())},
             "facts": self.facts,
-            "problems": [
-                {k: v for k, v in asdict(p).items() if k != "rows"} for p in listed
-            ],
+            "problems": [{k: v for k, v in asdict(p).items() if k != "rows"} for p in listed],
             "truncated": len(listed) < len(self.problems),
         }
 
