@@ -216,7 +216,7 @@ def ingest_file(
     return IngestResult(
         report=ingested.report,
         layer=ingested.layer,
-        rows=written.rows,
+        rows=written.layer_rows.get(ingested.layer, written.rows),
         upload_id=written.upload_id,
         duplicate=written.duplicate,
         notes=ingested.notes,

@@ -649,16 +649,18 @@ def _cached_values(
     for pos, col in wanted:
         by_sheet_row.setdefault(source_rows[pos] + 1, []).append((pos, col))
     out: dict[tuple[int, int], object] = {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        wb = openpyxl.load_workbook(path, read_only=True, data_only=True, keep_links=False)
-    try:
-        ws = wb[sheet]
-        for r, row in enumerate(ws.iter_rows(values_only=True), start=1):
-            for pos, col in by_sheet_row.get(r, ()):
-                out[(pos, col)] = row[col] if col < len(row) else None
-    finally:
-        wb.close()
+    # A handle, not the name: openpyxl refuses names not ending in .xlsx (staged files).
+    with Path(path).open("rb") as handle:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            wb = openpyxl.load_workbook(handle, read_only=True, data_only=True, keep_links=False)
+        try:
+            ws = wb[sheet]
+            for r, row in enumerate(ws.iter_rows(values_only=True), start=1):
+                for pos, col in by_sheet_row.get(r, ()):
+                    out[(pos, col)] = row[col] if col < len(row) else None
+        finally:
+            wb.close()
     return out
 
 
@@ -825,16 +827,18 @@ def read_kobo_xlsx(
     _check_xlsx_container(path, report)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        try:
-            wb = openpyxl.load_workbook(
-                path, read_only=True, data_only=False, keep_links=False, keep_vba=False
-            )
-        except (KeyError, ValueError, OSError, zipfile.BadZipFile) as exc:
-            raise UnsupportedFormat(f"{path.name}: unreadable .xlsx: {exc}") from None
-        try:
-            sheets = [_read_sheet(ws, ws.title, max_rows, report) for ws in wb.worksheets]
-        finally:
-            wb.close()
+        # A handle, not the name: openpyxl refuses names not ending in .xlsx (staged files).
+        with path.open("rb") as handle:
+            try:
+                wb = openpyxl.load_workbook(
+                    handle, read_only=True, data_only=False, keep_links=False, keep_vba=False
+                )
+            except (KeyError, ValueError, OSError, zipfile.BadZipFile) as exc:
+                raise UnsupportedFormat(f"{path.name}: unreadable .xlsx: {exc}") from None
+            try:
+                sheets = [_read_sheet(ws, ws.title, max_rows, report) for ws in wb.worksheets]
+            finally:
+                wb.close()
     for w in caught:
         report.add(path.name, None, None, "xlsx_reader", INFO, f"openpyxl: {w.message}")
     sheets = [s for s in sheets if s.header]

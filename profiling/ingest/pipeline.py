@@ -110,12 +110,25 @@ def resolve_mapping(mapping: FormMapping | Path | str | None) -> FormMapping | N
     return load_mapping(path)
 
 
+_COMPATIBLE_SOURCES = {
+    "kobo": frozenset({"kobo", "odk", "table"}),
+    "odk": frozenset({"odk", "kobo"}),
+    "vector": frozenset({"vector"}),
+}
+
+
 def _infer_mapping(columns: list[str], *, layer: str | None, source: str) -> FormMapping | None:
-    """The bundled mapping whose source columns best match ``columns`` (≥ 60 % of them)."""
+    """The bundled mapping whose source columns best match ``columns`` (≥ 60 % of them).
+
+    Only mappings written for this kind of source are candidates (a form export is never
+    read with a Shapefile's mapping).
+    """
     present = {c.replace("-", "/") for c in columns} | set(columns)
     best: tuple[float, FormMapping] | None = None
     for candidate in bundled_mappings().values():
         if layer is not None and candidate.layer != layer:
+            continue
+        if candidate.source not in _COMPATIBLE_SOURCES[source]:
             continue
         wanted = set(candidate.source_columns)
         if not wanted:
@@ -381,7 +394,8 @@ def set_aside_invalid_rows(ingested: Ingested) -> dict[str, int]:
             bad |= report.invalid_rows.get(alias, set())
         drop = frame["source_row"].isin(bad).to_numpy()
         if name != ingested.layer and "_parent_row" in frame.columns and dropped_main:
-            drop |= frame["_parent_row"].isin(dropped_main).fillna(False).to_numpy(dtype=bool)
+            orphans = frame["_parent_row"].isin(dropped_main).fillna(False)
+            drop = drop | orphans.to_numpy(dtype=bool)
         if name == ingested.layer:
             dropped_main = {int(r) for r in frame.loc[drop, "source_row"]}
         aside[name] = int(drop.sum())
