@@ -336,11 +336,14 @@ def _check_crs(frame: pd.DataFrame) -> None:
 # -- Attribute rules ---------------------------------------------------------------------------
 
 
-def check_required(frame: pd.DataFrame, schema: LayerSchema) -> list[Problem]:
+def check_required(
+    frame: pd.DataFrame, schema: LayerSchema, *, options: ValidationOptions = _DEFAULT_OPTIONS
+) -> list[Problem]:
     """Rule ``required`` (error): every required field is a column with a value in each row.
 
     A required field missing as a column gives one file-level problem (``row=None``);
-    otherwise each row whose value is null, NaN or blank text gives one problem.
+    otherwise each row whose value is null, NaN or blank text gives one problem, or, beyond
+    ``options.aggregate_after`` rows, one problem standing for them all (with the remedy).
     """
     rows = _rows(frame)
     problems: list[Problem] = []
@@ -357,10 +360,32 @@ def check_required(frame: pd.DataFrame, schema: LayerSchema) -> list[Problem]:
                 )
             )
             continue
-        missing = _blank(frame[name])
+        missing = np.asarray(_blank(frame[name]), dtype=bool)
+        empty_rows = rows[missing]
+        if len(empty_rows) > options.aggregate_after:
+            hint = (
+                "give it with --settlement or map a source column onto it"
+                if name == "settlement_id"
+                else "map a source column onto it or give it in [constants]"
+            )
+            listed = ", ".join(str(r) for r in empty_rows[: options.rows_listed])
+            problems.append(
+                Problem(
+                    schema.name,
+                    int(empty_rows[0]),
+                    name,
+                    "required",
+                    ERROR,
+                    f"{name} is required but empty in {len(empty_rows):,} of {len(rows):,} "
+                    f"rows (first rows: {listed}): {hint}",
+                    row_count=len(empty_rows),
+                    rows=tuple(int(r) for r in empty_rows),
+                )
+            )
+            continue
         problems.extend(
             Problem(schema.name, int(r), name, "required", ERROR, f"{name} is required but empty")
-            for r in rows[missing]
+            for r in empty_rows
         )
     return problems
 
@@ -1185,7 +1210,7 @@ def validate_layer(
     """
     _check_crs(frame)
     problems: list[Problem] = []
-    problems += check_required(frame, schema)
+    problems += check_required(frame, schema, options=options)
     problems += check_codes(frame, schema, options=options)
     problems += check_ranges(frame, schema)
     geometries, geometry_problems = check_geometry(frame, schema, options=options)

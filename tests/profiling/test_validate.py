@@ -19,6 +19,7 @@ from profiling.validate import (
     RULES,
     ValidationOptions,
     check_codes,
+    check_required,
     raise_if_errors,
     validate_layer,
 )
@@ -695,3 +696,18 @@ def test_map_kibera_water_and_sanitation_points_against_village_boundaries() -> 
         ("warning", "outside_settlement"): 5,
         ("error", "unknown_code"): 38,
     }
+
+
+def test_required_empty_in_many_rows_is_one_problem_with_the_remedy() -> None:
+    """A whole column left empty (no --settlement) gives one error standing for every row."""
+    schema = layer_schema("service_points")
+    frame = pd.DataFrame(
+        {"service_id": [f"s{i}" for i in range(30)], "service_type": [None] * 30},
+    )
+    frame["source_row"] = np.arange(1, 31)
+    report = Report()
+    report.extend(check_required(frame, schema))
+    (problem,) = report.problems
+    assert (problem.rule, problem.row, problem.row_count) == ("required", 1, 30)
+    assert "30 of 30 rows" in problem.message
+    assert report.invalid_rows["service_points"] == set(range(1, 31))
