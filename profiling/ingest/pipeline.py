@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from profiling.errors import ProfilingError, UnsupportedFormat, ValidationFailed
+from profiling.errors import ProfilingError, ValidationFailed
 from profiling.ingest.kobo import FormExport, read_kobo_csv, read_kobo_xlsx
 from profiling.ingest.mapping import FormMapping, apply_mapping, bundled_mappings, load_mapping
 from profiling.ingest.odk import read_odk_zip
@@ -347,8 +347,6 @@ def read_upload(
         report.extend(found)
     step(4, 4)
     report.facts["rows"] = {name: len(frame) for name, frame in frames.items()}
-    if fmt not in FORM_FORMATS and not isinstance(raw, gpd.GeoDataFrame):
-        raise UnsupportedFormat("the reader returned no geometry for a vector file")
     aliases = {mapping.layer: frozenset({mapping.layer, source_layer})}
     for lm in mapping.repeats.values():
         aliases[lm.layer] = frozenset({lm.layer, lm.name, lm.sheet or lm.name})
