@@ -19,7 +19,7 @@ import pandas as pd
 
 from geo_service.settings import Settings
 from geo_service.storage import GeoPackageStore, RasterWrite, UploadWrite
-from profiling.errors import ValidationFailed
+from profiling.errors import ProfilingError, ValidationFailed
 from profiling.ingest.pipeline import (
     Ingested,
     IngestOptions,
@@ -28,6 +28,7 @@ from profiling.ingest.pipeline import (
 )
 from profiling.ingest.safety import Limits, stage_upload
 from profiling.report import Report
+from profiling.schema import RASTER_KINDS
 from profiling.validate import ValidationOptions
 
 __all__ = ["IngestRequest", "IngestResult", "ingest_file", "validate_file"]
@@ -190,6 +191,10 @@ def ingest_file(
             set_aside_invalid_rows(ingested)
         raster = None
         if ingested.raster is not None:
+            if ingested.layer not in RASTER_KINDS:
+                raise ProfilingError(
+                    "a GeoTIFF is stored with its kind: --layer " + "|".join(sorted(RASTER_KINDS))
+                )
             raster = RasterWrite(
                 kind=ingested.layer, name=ingested.source_layer, meta=_raster_meta(ingested)
             )

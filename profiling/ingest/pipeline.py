@@ -216,21 +216,40 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
 
 
+def _raster_kind(raster: RasterRead, stated: str | None, notes: list[str]) -> str:
+    """The raster kind: as stated, else guessed from the values, else ``raster`` (unknown).
+
+    A uint16 raster whose values are years (1900-2100) reads as ``built_up_epoch``
+    (GHSL-style); anything else needs ``--layer`` to be stored.
+    """
+    if stated is not None:
+        if stated not in RASTER_KINDS:
+            raise ProfilingError(
+                f"{stated!r} is not a raster kind; use one of {', '.join(sorted(RASTER_KINDS))}"
+            )
+        return stated
+    low, high = raster.value_range or (None, None)
+    positive_years = low is not None and high is not None and 1900 <= high <= 2100
+    if raster.dtype in {"uint16", "int16", "int32"} and positive_years:
+        notes.append("raster kind 'built_up_epoch' inferred from its year values")
+        return "built_up_epoch"
+    notes.append(
+        "raster kind unknown: checked as a generic raster; to store it give --layer "
+        + "|".join(sorted(RASTER_KINDS))
+    )
+    return "raster"
+
+
 def _read_raster(
     staged: StagedFile, options: IngestOptions, report: Report, notes: list[str]
 ) -> Ingested:
-    kind = options.layer
-    if kind is None or kind not in RASTER_KINDS:
-        raise ProfilingError(
-            "a GeoTIFF needs its kind: --layer one of " + ", ".join(sorted(RASTER_KINDS))
-        )
     raster = inspect_raster(staged.path, crs=options.crs, limits=options.limits)
     report.extend(raster.report)
     report.facts.update({"width": raster.width, "height": raster.height, "crs": raster.crs})
     return Ingested(
         staged=staged,
         format="geotiff",
-        layer=kind,
+        layer=_raster_kind(raster, options.layer, notes),
         source_layer=_slug(Path(staged.original_name or "raster").stem) or "raster",
         mapping_id=None,
         frames={},

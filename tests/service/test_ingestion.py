@@ -314,3 +314,46 @@ def test_bowtie_of_a_thousand_vertices_is_repaired_in_bounded_time(tmp_path, set
     assert any(p.rule == "invalid_geometry" for p in result.report)
     with GeoPackageStore(settings.store_path) as store:
         assert store.read_layer("hazard_zones").geometry.is_valid.all()
+
+
+def _geotiff(path: Path, values: list[list[float]], dtype: str, nodata: float) -> Path:
+    import numpy as np  # noqa: PLC0415
+    import rasterio  # noqa: PLC0415
+    from affine import Affine  # noqa: PLC0415
+
+    data = np.asarray(values, dtype=dtype)
+    profile = {
+        "driver": "GTiff",
+        "width": data.shape[1],
+        "height": data.shape[0],
+        "count": 1,
+        "dtype": dtype,
+        "crs": "EPSG:32737",
+        "nodata": nodata,
+        "transform": Affine(10.0, 0.0, 252_000.0, 0.0, -10.0, 9_855_000.0),
+    }
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data, 1)
+    return path
+
+
+def test_raster_kind_is_inferred_from_years_or_must_be_given(tmp_path, settings):
+    epochs = _geotiff(tmp_path / "e.tif", [[0, 2000], [2010, 65535]], "uint16", 65535)
+    result = validate_file(epochs, IngestRequest(), settings=settings)
+    assert result.layer == "built_up_epoch"
+    assert any("inferred from its year values" in n for n in result.notes)
+
+    depth = _geotiff(tmp_path / "d.tif", [[0.0, 0.4], [1.2, -9999.0]], "float32", -9999.0)
+    with pytest.raises(ProfilingError, match="--layer"):
+        ingest_file(depth, IngestRequest(), settings=settings)
+    stored = ingest_file(depth, IngestRequest(layer="flood_depth"), settings=settings)
+    with GeoPackageStore(settings.store_path) as store:
+        (raster,) = store.rasters()
+        info, data = store.read_raster(raster.raster_id)
+    assert (stored.layer, info.kind, info.width, info.nodata) == (
+        "flood_depth",
+        "flood_depth",
+        2,
+        -9999,
+    )
+    assert data == depth.read_bytes()
