@@ -12,6 +12,7 @@ import shutil
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 import geopandas as gpd
@@ -118,6 +119,16 @@ def _read(
     )
 
 
+def _iso_date(text: str | None) -> str | None:
+    """``text`` when it is an ISO date (a round named by its date), else ``None``."""
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text).isoformat()
+    except ValueError:
+        return None
+
+
 def _raster_meta(ingested: Ingested) -> dict[str, object]:
     """The raster facts the store keeps beside the GeoTIFF bytes."""
     r = ingested.raster
@@ -208,6 +219,7 @@ def ingest_file(
             source_layer=ingested.source_layer,
             settlement_id=request.settlement,
             round=request.round,
+            round_date=_iso_date(request.round),
             mapping_id=ingested.mapping_id,
             report=ingested.report.to_dict(limit=1000),
             frames={name: _storable(f) for name, f in ingested.frames.items()},

@@ -958,7 +958,11 @@ class GeoPackageStore:
     def _store_rounds(
         con: sqlite3.Connection, pairs: set[tuple[str, str]], upload: UploadWrite
     ) -> None:
-        own = (upload.settlement_id, upload.round)
+        def dated(s: str, r: str) -> bool:
+            # The upload's round date holds for its settlement, or for every settlement of
+            # its rows when the upload names none (one enumeration of several settlements).
+            return r == upload.round and upload.settlement_id in (None, s)
+
         con.executemany(
             "INSERT INTO rounds (settlement_id, round, date, label) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (settlement_id, round) DO UPDATE SET "
@@ -968,7 +972,7 @@ class GeoPackageStore:
                 (
                     s,
                     r,
-                    *((upload.round_date, upload.round_label) if (s, r) == own else (None, None)),
+                    *((upload.round_date, upload.round_label) if dated(s, r) else (None, None)),
                 )
                 for s, r in sorted(pairs)
             ],

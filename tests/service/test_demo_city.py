@@ -52,6 +52,10 @@ def test_rows_with_errors_are_set_aside_the_rest_stored(demo):
     with GeoPackageStore(settings.store_path) as store:
         layers = {i.name: i.rows for i in store.list_layers()}
         kinds = {r.kind for r in store.rasters()}
+        rounds = store.rounds()
+    # One enumeration round, dated, for each enumerated settlement.
+    assert {(r.round, r.date) for r in rounds} == {("2024-02-05", "2024-02-05")}
+    assert len(rounds) == 6
     assert layers["households"] == households["rows"]
     assert layers["settlements"] == 8 and layers["structures"] > 1_000
     assert {"flood_depth", "built_up_epoch"} <= kinds
