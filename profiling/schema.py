@@ -269,6 +269,7 @@ HOUSEHOLDS = LayerSchema(
         _b("electricity", "Household has electricity"),
         Field("assets", "codes", "Assets owned (space-separated codes)"),
     ),
+    geometry_required=False,  # survey exports may omit GPS: counted, not mapped
 )
 
 MEMBERS = LayerSchema(

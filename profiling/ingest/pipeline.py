@@ -15,6 +15,7 @@ Nothing here writes to a store: the caller decides what to do with the report.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -245,6 +246,7 @@ def _read_raster(
 ) -> Ingested:
     raster = inspect_raster(staged.path, crs=options.crs, limits=options.limits)
     report.extend(raster.report)
+    _name_source(report, staged)
     report.facts.update({"width": raster.width, "height": raster.height, "crs": raster.crs})
     return Ingested(
         staged=staged,
@@ -366,6 +368,7 @@ def read_upload(
         report.extend(found)
     step(4, 4)
     report.facts["rows"] = {name: len(frame) for name, frame in frames.items()}
+    _name_source(report, staged)
     aliases = {mapping.layer: frozenset({mapping.layer, source_layer})}
     for lm in mapping.repeats.values():
         aliases[lm.layer] = frozenset({lm.layer, lm.name, lm.sheet or lm.name})
@@ -380,6 +383,23 @@ def read_upload(
         notes=notes,
         aliases=aliases,
     )
+
+
+def _name_source(report: Report, staged: StagedFile) -> None:
+    """Say the user's file name, not the staged one, in every problem of the report."""
+    staged_name = staged.path.name
+    shown = Path(staged.original_name or "upload").name or "upload"
+    report.problems = [
+        dataclasses.replace(
+            p,
+            layer=p.layer.replace(staged_name, shown),
+            message=p.message.replace(staged_name, shown),
+        )
+        if staged_name in p.layer or staged_name in p.message
+        else p
+        for p in report.problems
+    ]
+    report.invalid_rows = {k.replace(staged_name, shown): v for k, v in report.invalid_rows.items()}
 
 
 def set_aside_invalid_rows(ingested: Ingested) -> dict[str, int]:

@@ -220,6 +220,15 @@ def test_null_geometry_error_when_required_warning_when_optional() -> None:
     frame = households(2)
     frame.loc[3 - 2, "geometry"] = None
     _, report = validate_layer(frame, HOUSEHOLDS)
+    # Households may come without GPS (survey exports): counted, not mapped.
+    assert found(report) == {(3, "geometry", "null_geometry", "warning")}
+
+    footprints = gpd.GeoDataFrame(
+        {"structure_id": ["a", "b"], "settlement_id": ["s1", "s1"], "source_row": [2, 3]},
+        geometry=[shapely.box(36.79, -1.31, 36.7901, -1.3099), None],
+        crs=4326,
+    )
+    _, report = validate_layer(footprints, STRUCTURES)
     assert found(report) == {(3, "geometry", "null_geometry", "error")}
 
     profile = gpd.GeoDataFrame(
@@ -232,8 +241,8 @@ def test_null_geometry_error_when_required_warning_when_optional() -> None:
 
 
 def test_geometry_layer_without_geometry_column() -> None:
-    frame = pd.DataFrame({"household_id": ["h"], "settlement_id": ["s"], "source_row": [2]})
-    _, report = validate_layer(frame, HOUSEHOLDS)
+    frame = pd.DataFrame({"structure_id": ["h"], "settlement_id": ["s"], "source_row": [2]})
+    _, report = validate_layer(frame, STRUCTURES)
     assert found(report) == {(None, "geometry", "null_geometry", "error")}
 
 

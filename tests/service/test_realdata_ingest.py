@@ -102,11 +102,20 @@ def test_nairobi_abidjan_kobo_households(settings):
     assert result.layer == "households"
     assert any("nairobi_abidjan_wash_2021" in n for n in result.notes)  # inferred and said
     assert result.rows == 1_714
+    # Two households answered 9999 minutes to fetch water: reported, not refused.
+    far = [p.row for p in result.report if p.rule == "out_of_range"]
+    assert far == [257, 465]
+    assert all(p.layer != "" and ".bin" not in p.layer for p in result.report)
+    stored = ingest_file(path, IngestRequest(round="2021-06-01"), settings=settings)
+    assert stored.rows == 1_714  # no coordinates: households are counted, not mapped
+    frame = _layer(settings, "households")
+    assert frame["head_sex"].value_counts().to_dict() == {"male": 1_070, "female": 644}
+    assert frame.geometry.isna().all()
 
 
 def test_kampala_households(settings):
     path = real_file("kampala_bwaise_hh_waste/solidwastekampala.csv")
-    result = validate_file(path, IngestRequest(mapping="kampala_bwaise_waste"), settings=settings)
+    result = ingest_file(path, IngestRequest(mapping="kampala_bwaise_waste"), settings=settings)
     assert result.rows == 103
 
 
