@@ -16,8 +16,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)  ## create .venv and install the project with its dev tools
 
-test: $(STAMP)  ## lint, then the default test suite (real-data tests skip without ../shared)
+test: $(STAMP)  ## lint and type-check, then the default test suite (real-data tests skip without ../shared)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q -m "not slow"
 
 test-all: $(STAMP)  ## every test, slow ones included
@@ -26,6 +27,7 @@ test-all: $(STAMP)  ## every test, slow ones included
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: $(STAMP)
 	$(BIN)/ruff format .

@@ -156,7 +156,7 @@ def _reregister_loaded() -> None:
             ogr._register_drivers()
     rio_env = sys.modules.get("rasterio._env")
     if rio_env is not None and hasattr(rio_env, "_have_registered_drivers"):
-        rio_env._have_registered_drivers = False
+        rio_env._have_registered_drivers = False  # type: ignore[attr-defined]
 
 
 def apply() -> None:

@@ -53,6 +53,8 @@ References
 
 from __future__ import annotations
 
+import functools
+
 import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -230,7 +232,7 @@ def _numbers(series: pd.Series) -> np.ndarray:
 def _flags(series: pd.Series) -> np.ndarray:
     """Object array of True / False / None from a boolean-ish column."""
     if pd.api.types.is_bool_dtype(series.dtype):
-        return series.astype("boolean").to_numpy(dtype=object, na_value=None)
+        return series.astype("boolean").to_numpy(dtype=object, na_value=None)  # type: ignore[call-overload]
     out = np.full(len(series), None, dtype=object)
     values = series.to_numpy(dtype=object)
     present = ~series.isna().to_numpy(dtype=bool)
@@ -248,7 +250,7 @@ def _flags(series: pd.Series) -> np.ndarray:
 def _text(series: pd.Series) -> np.ndarray:
     """Object array of ``str`` values, ``None`` where blank (vectorised via pandas strings)."""
     text = series.astype("string")
-    values = text.to_numpy(dtype=object, na_value=None)
+    values = text.to_numpy(dtype=object, na_value=None)  # type: ignore[call-overload]
     blank = text.str.strip().eq("").fillna(False).to_numpy(dtype=bool)
     if blank.any():
         values = values.copy()
@@ -390,6 +392,10 @@ def check_required(
     return problems
 
 
+def _not_a_code(field: Field, value: object) -> str:
+    return f"{value!r} is not a code of {field.name} ({_allowed(field)})"
+
+
 def _allowed(field: Field) -> str:
     codes = sorted(field.codes or ())
     shown = ", ".join(codes[:15]) + (", ..." if len(codes) > 15 else "")
@@ -435,7 +441,7 @@ def check_codes(
                 ERROR,
                 np.asarray(offending_rows, dtype=np.int64),
                 offending_values,
-                lambda v, f=field: f"{v!r} is not a code of {f.name} ({_allowed(f)})",
+                functools.partial(_not_a_code, field),
                 options,
             )
         )
@@ -537,9 +543,9 @@ def check_geometry(
     )
     by_position: list[tuple[int, Problem]] = []
 
-    def add(i: int, rule: str, severity: Severity, message: str) -> None:
+    def add(i: int | np.integer, rule: str, severity: Severity, message: str) -> None:
         by_position.append(
-            (i, Problem(schema.name, int(rows[i]), GEOMETRY, rule, severity, message))
+            (int(i), Problem(schema.name, int(rows[i]), GEOMETRY, rule, severity, message))
         )
 
     for i in np.flatnonzero(result.mask(RepairStatus.NULL)):
@@ -1139,7 +1145,7 @@ def check_members(
         with np.errstate(invalid="ignore"):
             over = per_household["size"].to_numpy() > size
         for k in np.flatnonzero(over):
-            household = per_household.index[k]
+            household = per_household.index[int(k)]
             problems.append(
                 Problem(
                     schema.name,
@@ -1231,8 +1237,11 @@ def validate_layer(
     repaired = 0
     if isinstance(frame, gpd.GeoDataFrame) and geometries is not None and schema.geometry:
         original = _geometry_array(frame)
+        assert original is not None
         changed = np.fromiter(
-            (a is not b for a, b in zip(original, geometries, strict=True)), bool, len(original)
+            (a is not b for a, b in zip(original, geometries, strict=True)),
+            dtype=np.bool_,
+            count=len(original),
         )
         repaired = int(changed.sum())
         if repaired:

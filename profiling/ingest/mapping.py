@@ -407,8 +407,8 @@ class _Locator:
         if not section:
             return 0, n
         if not self.yaml:
-            for i, line in enumerate(self.lines):
-                m = re.match(r"^\s*\[([^\[\]]+)\]\s*(#.*)?$", line)
+            for i, text in enumerate(self.lines):
+                m = re.match(r"^\s*\[([^\[\]]+)\]\s*(#.*)?$", text)
                 if m and self._norm_path(m.group(1)) == tuple(section):
                     end = next(
                         (j for j in range(i + 1, n) if re.match(r"^\s*\[", self.lines[j])), n
@@ -417,16 +417,16 @@ class _Locator:
             # inline / dotted: fall back to the key of the last component in its parent
             if len(section) > 1:
                 start, end = self._section_start(section[:-1])
-                line = self._find_key(section[-1], start, end)
-                if line is not None:
-                    return line, end
+                found = self._find_key(section[-1], start, end)
+                if found is not None:
+                    return found, end
             return 0, n
         start = 0
         for comp in section:
-            line = self._find_key(comp, start, n)
-            if line is None:
+            at = self._find_key(comp, start, n)
+            if at is None:
                 return 0, n
-            start = line
+            start = at
         return start, n
 
     def _find_key(self, key: str, start: int, end: int) -> int | None:

@@ -208,9 +208,7 @@ def _single_points(frame: pd.DataFrame, layer: str, report: Report) -> pd.DataFr
             ERROR,
             "a MultiPoint of several points where one point is expected",
         )
-    frame = frame.copy()
-    frame.geometry = gpd.GeoSeries(fixed, index=frame.index, crs=frame.crs)
-    return frame
+    return frame.set_geometry(gpd.GeoSeries(fixed, index=frame.index, crs=frame.crs))
 
 
 def _slug(text: str) -> str:
@@ -292,7 +290,7 @@ def read_upload(
         ``report.has_errors`` is false.
     """
     step = progress or (lambda _done, _total: None)
-    report, notes = Report(), []
+    report, notes = Report(), list[str]()
     fmt = sniff(staged.path)
     report.facts.update({"format": fmt, "sha256": staged.sha256, "bytes": staged.size})
     mismatch = check_extension(staged.original_name, fmt)
