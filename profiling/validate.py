@@ -54,7 +54,6 @@ References
 from __future__ import annotations
 
 import functools
-
 import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
