@@ -153,37 +153,13 @@ _DECIMAL_COMMA_RE = re.compile(
 )
 _MAX_CHOICE_BITS = 60
 
-_TOP_KEYS = frozenset(
-    {
-        "form",
-        "geometry",
-        "columns",
-        "values",
-        "multiple",
-        "constants",
-        "templates",
-        "skip",
-        "transform",
-        "repeats",
-    }
+# Sections a table mapping has, in the main [form] file and in each [repeats.<name>].
+_LAYER_KEYS = frozenset(
+    {"geometry", "columns", "values", "multiple", "constants", "templates", "skip", "transform"}
 )
+_TOP_KEYS = _LAYER_KEYS | {"form", "repeats"}
 _FORM_KEYS = frozenset({"id", "layer", "title", "source", "drop", "description"})
-_REPEAT_KEYS = frozenset(
-    {
-        "sheet",
-        "layer",
-        "drop",
-        "inherit",
-        "geometry",
-        "columns",
-        "values",
-        "multiple",
-        "constants",
-        "templates",
-        "skip",
-        "transform",
-    }
-)
+_REPEAT_KEYS = _LAYER_KEYS | {"sheet", "layer", "drop", "inherit"}
 _TEMPLATE_RE = re.compile(r"\{([^{}]+)\}")
 _GEOMETRY_KEYS = frozenset(
     {"latitude", "longitude", "precision", "geopoint", "geoshape", "geotrace", "accuracy_field"}
