@@ -702,6 +702,32 @@ def _report_cells(
         )
 
 
+def submission_lookup(
+    main: pd.DataFrame, column: str, report: Report, layer: str, *, rule: str
+) -> pd.Series:
+    """Submission key (Kobo ``_uuid``, ODK ``KEY``) → its ``source_row``.
+
+    A key seen twice is reported (``rule``, warning) and maps to its first row, so repeat rows
+    attach to the first copy of a submission exported twice.
+    """
+    keys = main[column]
+    dup = keys.duplicated(keep="first") & keys.notna()
+    if dup.any():
+        report_rows(
+            report,
+            layer=layer,
+            column=column,
+            rule=rule,
+            severity=WARNING,
+            rows=main.loc[dup, SOURCE_ROW].to_numpy(),
+            values=None,
+            message=f"this {column} repeats an earlier submission's; repeat rows are "
+            "attached to the first",
+        )
+    keep = ~dup.to_numpy() & keys.notna().to_numpy()
+    return pd.Series(main[SOURCE_ROW].to_numpy()[keep], index=keys.to_numpy()[keep])
+
+
 def _parent_rows(
     name: str,
     frame: pd.DataFrame,
@@ -714,22 +740,7 @@ def _parent_rows(
     n = len(frame)
     via_uuid = pd.Series(pd.NA, index=frame.index, dtype="Int64")
     if "_submission__uuid" in frame and "_uuid" in main:
-        uuids = main["_uuid"]
-        dup = uuids.duplicated(keep="first") & uuids.notna()
-        if dup.any():
-            report_rows(
-                report,
-                layer=main_sheet,
-                column="_uuid",
-                rule="duplicate_uuid",
-                severity=WARNING,
-                rows=main.loc[dup, SOURCE_ROW].to_numpy(),
-                values=None,
-                message="this _uuid repeats an earlier submission's; repeat rows are "
-                "attached to the first",
-            )
-        lookup = pd.Series(main[SOURCE_ROW].to_numpy(), index=uuids.to_numpy())
-        lookup = lookup[~dup.to_numpy() & uuids.notna().to_numpy()]
+        lookup = submission_lookup(main, "_uuid", report, main_sheet, rule="duplicate_uuid")
         via_uuid = frame["_submission__uuid"].map(lookup).astype("Int64")
     via_index = pd.Series(pd.NA, index=frame.index, dtype="Int64")
     if "_parent_index" in frame:

@@ -42,6 +42,7 @@ from profiling.ingest.kobo import (
     FormExport,
     read_text_csv,
     report_rows,
+    submission_lookup,
 )
 from profiling.ingest.safety import safe_extract_zip
 from profiling.report import ERROR, INFO, WARNING, Report
@@ -52,26 +53,6 @@ GROUP_SEPARATOR = "-"
 _DEFAULT_MAX_RATIO = 100
 _DEFAULT_MAX_TOTAL_BYTES = 2 * 1024**3
 _DEFAULT_MAX_MEMBERS = 10_000
-
-
-def _key_lookup(main: pd.DataFrame, report: Report, layer: str) -> pd.Series:
-    """Main ``KEY`` → ``source_row`` (first of duplicates, which are reported)."""
-    keys = main["KEY"]
-    dup = keys.duplicated(keep="first") & keys.notna()
-    if dup.any():
-        report_rows(
-            report,
-            layer=layer,
-            column="KEY",
-            rule="duplicate_key",
-            severity=WARNING,
-            rows=main.loc[dup, SOURCE_ROW].to_numpy(),
-            values=None,
-            message="this KEY repeats an earlier submission's; repeat rows are attached to "
-            "the first",
-        )
-    keep = ~dup.to_numpy() & keys.notna().to_numpy()
-    return pd.Series(main[SOURCE_ROW].to_numpy()[keep], index=keys.to_numpy()[keep])
 
 
 def _attach(
@@ -123,7 +104,7 @@ def _export(
     tables: dict[str, pd.DataFrame], main_name: str, report: Report, separator: str | None
 ) -> FormExport:
     main = tables.pop(main_name)
-    lookup = _key_lookup(main, report, main_name)
+    lookup = submission_lookup(main, "KEY", report, main_name, rule="duplicate_key")
     repeats: dict[str, pd.DataFrame] = {}
     for name, frame in tables.items():
         repeat = name[len(main_name) + 1 :] if name.startswith(main_name + "-") else name
