@@ -7,6 +7,7 @@ missing CRS, a busy store...).
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -95,6 +96,13 @@ def _clear_errors() -> Iterator[None]:
         raise _fail(str(exc)) from None
     except (OSError, KeyError, ValueError) as exc:
         raise _fail(f"{type(exc).__name__}: {exc}") from None
+    except Exception as exc:
+        if os.environ.get("GEO_SERVICE_DEBUG"):
+            raise
+        raise _fail(
+            f"unexpected {type(exc).__name__}: {exc} (a bug: please report it; "
+            "GEO_SERVICE_DEBUG=1 shows the traceback)"
+        ) from None
 
 
 @contextmanager
