@@ -19,7 +19,7 @@ import geopandas as gpd
 import pandas as pd
 
 from geo_service.settings import Settings
-from geo_service.storage import GeoPackageStore, RasterWrite, UploadWrite
+from geo_service.storage import GeoPackageStore, RasterWrite, UploadInfo, UploadWrite
 from profiling.errors import ProfilingError, ValidationFailed
 from profiling.ingest.pipeline import (
     Ingested,
@@ -27,7 +27,7 @@ from profiling.ingest.pipeline import (
     read_upload,
     set_aside_invalid_rows,
 )
-from profiling.ingest.safety import Limits, stage_upload
+from profiling.ingest.safety import Limits, StagedFile, stage_upload
 from profiling.report import Report
 from profiling.schema import RASTER_KINDS
 from profiling.validate import ValidationOptions
@@ -99,24 +99,50 @@ def _settlements(store_path: Path, layer: str | None) -> gpd.GeoDataFrame | None
     return frame if len(frame) else None
 
 
+def _stage(path: Path, request: IngestRequest, settings: Settings, job_dir: Path) -> StagedFile:
+    return stage_upload(
+        path,
+        job_dir,
+        original_name=request.original_name or path.name,
+        max_bytes=settings.max_upload_bytes,
+    )
+
+
 def _read(
-    path: Path,
+    staged: StagedFile,
     request: IngestRequest,
     settings: Settings,
     job_dir: Path,
     progress: Progress | None,
 ) -> Ingested:
-    options = _options(request, settings)
-    staged = stage_upload(
-        path,
-        job_dir,
-        original_name=request.original_name or path.name,
-        max_bytes=options.limits.max_upload_bytes,
-    )
     settlements = _settlements(settings.store_path, request.layer)
     return read_upload(
-        staged, job_dir / "work", options, settlements=settlements, progress=progress
+        staged,
+        job_dir / "work",
+        _options(request, settings),
+        settlements=settlements,
+        progress=progress,
     )
+
+
+def _stored_before(settings: Settings, sha256: str, request: IngestRequest) -> UploadInfo | None:
+    """An upload of the same bytes for the same target, found before any parsing.
+
+    The same file for the same layer (when stated), source layer, settlement and round is a
+    no-op; a 1,000,000-row export sent twice answers at once instead of being read again.
+    """
+    if not settings.store_path.exists():
+        return None
+    with GeoPackageStore(settings.store_path, busy_timeout_ms=settings.busy_timeout_ms) as db:
+        for upload in db.uploads_by_sha256(sha256):
+            if (
+                request.layer in (None, upload.layer)
+                and request.source_layer in (None, upload.source_layer)
+                and request.settlement == upload.settlement_id
+                and request.round == upload.round
+            ):
+                return upload
+    return None
 
 
 def _iso_date(text: str | None) -> str | None:
@@ -171,7 +197,7 @@ def validate_file(
     """Read, map and validate ``path``; store nothing."""
     job = _job_dir(settings)
     try:
-        ingested = _read(path, request, settings, job, progress)
+        ingested = _read(_stage(path, request, settings, job), request, settings, job, progress)
     finally:
         shutil.rmtree(job, ignore_errors=True)
     return IngestResult(
@@ -195,7 +221,21 @@ def ingest_file(
     """
     job = _job_dir(settings)
     try:
-        ingested = _read(path, request, settings, job, progress)
+        staged = _stage(path, request, settings, job)
+        earlier = _stored_before(settings, staged.sha256, request)
+        if earlier is not None:
+            return IngestResult(
+                report=Report(facts={"sha256": staged.sha256}),
+                layer=earlier.layer,
+                rows=earlier.rows,
+                upload_id=earlier.upload_id,
+                duplicate=True,
+                notes=[
+                    f"the same file was stored as upload {earlier.upload_id} on "
+                    f"{earlier.created_at[:19]} UTC"
+                ],
+            )
+        ingested = _read(staged, request, settings, job, progress)
         if ingested.report.has_errors:
             if not request.skip_invalid_rows:
                 raise ValidationFailed(ingested.report)

@@ -1115,12 +1115,20 @@ class GeoPackageStore:
 
     def uploads(self) -> list[UploadInfo]:
         """Every upload, oldest first (reports left out: see :meth:`get_upload`)."""
+        return self._uploads("", ())
+
+    def uploads_by_sha256(self, sha256: str) -> list[UploadInfo]:
+        """The uploads of one file (by its SHA-256), oldest first; uses the sha256 index."""
+        return self._uploads("WHERE u.sha256 = ?", (sha256.lower(),))
+
+    def _uploads(self, where: str, params: tuple[Any, ...]) -> list[UploadInfo]:
         with self._read() as con:
             rows = con.execute(
                 "SELECT u.upload_id, u.upload_key, u.sha256, f.size, u.original_name, u.format, "
                 "u.layer, u.source_layer, u.settlement_id, u.round, u.mapping_id, u.created_at, "
                 'u."rows", u.status, NULL FROM uploads u '
-                "LEFT JOIN raw_files f ON f.sha256 = u.sha256 ORDER BY u.upload_id"
+                f"LEFT JOIN raw_files f ON f.sha256 = u.sha256 {where} ORDER BY u.upload_id",
+                params,
             ).fetchall()
         return [_upload_info(r) for r in rows]
 

@@ -357,3 +357,19 @@ def test_raster_kind_is_inferred_from_years_or_must_be_given(tmp_path, settings)
         -9999,
     )
     assert data == depth.read_bytes()
+
+
+def test_same_file_again_answers_before_parsing(tmp_path, city, mapping, monkeypatch):
+    path = _households(tmp_path, ROWS)
+    first = ingest_file(path, IngestRequest(mapping=str(mapping)), settings=city)
+
+    def must_not_read(*_args, **_kwargs):
+        raise AssertionError("a stored file was parsed again")
+
+    monkeypatch.setattr("geo_service.ingestion.read_upload", must_not_read)
+    again = ingest_file(path, IngestRequest(mapping=str(mapping)), settings=city)
+    assert (again.duplicate, again.upload_id, again.layer) == (True, first.upload_id, "households")
+    assert "already" not in again.notes[0] and f"upload {first.upload_id}" in again.notes[0]
+    # Another round of the same bytes is a new upload, so it is read.
+    with pytest.raises(AssertionError, match="parsed again"):
+        ingest_file(path, IngestRequest(mapping=str(mapping), round="2025-01-01"), settings=city)
