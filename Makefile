@@ -39,8 +39,9 @@ demo-data: $(STAMP)  ## generate the synthetic demo city
 demo: $(STAMP)  ## generate, validate and ingest the demo city, then print a summary
 	$(BIN)/geo-service demo --out $(DEMO) --store $(STORE)
 
-bench: $(STAMP)  ## benchmarks (not tests): ingest 1,000,000 households end to end
-	$(BIN)/python benchmarks/bench_ingest.py
+bench: $(STAMP)  ## benchmarks (not tests), each against its peer; prints times and ratios
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	for script in benchmarks/bench_*.py; do $(BIN)/python $$script || exit 1; done
 
 clean:
 	rm -rf $(VENV) data sample_data/out benchmarks/out .pytest_cache .ruff_cache
