@@ -416,8 +416,10 @@ def deprivations(
     crowding_threshold : float, keyword-only
         Persons per habitable room above which a household is overcrowded (3; 2 alternative).
     hazardous_location : pandas.Series of bool, optional, keyword-only
-        Per household, aligned on the index (e.g. from :mod:`profiling.hazard`); labels
-        missing from it are ``<NA>``.
+        Per household, aligned on the index (e.g. :func:`profiling.hazard.hazardous_location`);
+        labels missing from it are ``<NA>``. ``<NA>`` (no hazard data at that place) leaves a
+        household with finished materials *unknown* on durability, never "durable": pass
+        ``hazardous_location.fillna(False)`` to state that uncovered places are safe.
     max_sharing_households : int or None, keyword-only
         A shared improved facility is acceptable up to this many households (UN-Habitat: 2).
     water_requires_basic : bool, keyword-only
