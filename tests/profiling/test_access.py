@@ -348,3 +348,49 @@ def test_repeated_service_ids_still_reported() -> None:
     out = nearest_service_distance(households(), sv, service_type="water_point")
     assert out["service_id"].tolist() == ["X", "X", "X"]
     assert out["service_id"].dtype == "string"
+
+
+@pytest.mark.realdata
+def test_cap_haitien_water_points_per_zone() -> None:
+    """mWater points of Cap-Haïtien per OKAP zone, and the distance from each zone's centre.
+
+    The zoning report gives areas (``sup_km2``, built-up ``sup_bati``) and density classes but
+    no population, so people per point cannot be computed from this data: points per zone,
+    per built-up km² and the distance to the nearest point are what it supports.
+    """
+    zones = pyogrio.read_dataframe(
+        real_file("caphaitien_okap/okap_zones/Okap_Zonaj_Asenisman_USAID.shp")
+    )
+    points = pyogrio.read_dataframe(
+        real_file("caphaitien_okap/mwater_waterpoints/waterpoints_clip.shp")
+    ).explode(index_parts=False)
+    points = gpd.GeoDataFrame(
+        {
+            "service_id": [f"MW{i}" for i in range(len(points))],
+            "service_type": "water_point",
+            "functional": pd.array([pd.NA] * len(points), dtype="boolean"),
+        },
+        geometry=points.geometry.to_numpy(),
+        crs=points.crs,
+    )
+    cap = zones[zones["cte"] == "ctecaphaitien"].reset_index(drop=True)
+    joined = gpd.sjoin(points, cap[["name", "geometry"]], predicate="within")
+    per_zone = joined.groupby("index_right").size().reindex(cap.index, fill_value=0)
+    centres = gpd.GeoDataFrame(geometry=cap.representative_point(), crs=cap.crs)
+    nearest = nearest_service_distance(centres, points, service_type="water_point")
+    table = pd.DataFrame(
+        {
+            "zone": cap["name"],
+            "points": per_zone.to_numpy(),
+            "points_per_built_km2": per_zone.to_numpy() / cap["sup_bati"].to_numpy(),
+            "nearest_from_centre_m": nearest["distance_m"].to_numpy(),
+        }
+    )
+    print(table.describe().round(1).to_string())
+    assert len(cap) == 98  # Cap-Haïtien's zones in the OKAP report
+    assert int(table["points"].sum()) == len(joined)
+    assert (table["nearest_from_centre_m"] >= 0).all()
+    # The nearest point from a zone holding points is never farther than its farthest corner.
+    with_points = table["points"] > 0
+    extent = np.sqrt(cap.area.to_numpy())[with_points.to_numpy()] * 2
+    assert (table.loc[with_points, "nearest_from_centre_m"].to_numpy() <= extent).all()
