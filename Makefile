@@ -19,7 +19,7 @@ install: $(STAMP)  ## create .venv and install the project with its dev tools
 test: $(STAMP)  ## lint and type-check, then the default test suite (real-data tests skip without ../shared)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow" --doctest-modules profiling geo_service tests
 
 test-all: $(STAMP)  ## every test, slow ones included
 	$(BIN)/python -m pytest -q
