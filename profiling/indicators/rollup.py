@@ -1,0 +1,400 @@
+"""Roll per-unit indicator values up to settlements and the city, per enumeration round.
+
+Estimator
+---------
+For a group :math:`g` (a settlement, the city, a disaggregation cell) and round, with
+:math:`K_g` the units whose value :math:`x_i` and size :math:`m_i` are known:
+
+.. math::
+
+    N_g = \\sum_{i \\in K_g} w_i m_i x_i, \\qquad D_g = \\sum_{i \\in K_g} w_i m_i,
+    \\qquad \\hat R_g = N_g / D_g
+
+``numerator`` = :math:`N_g`, ``denominator`` = :math:`D_g` (exact people / households in a
+census; estimated totals with sample weights), ``value`` = :math:`\\hat R_g` (``NaN`` when
+:math:`D_g = 0`). :math:`m_i` is 1 for households / structures and the size column for people
+/ adults (:data:`profiling.indicators.registry.POPULATION_SIZE_COLUMNS`); :math:`w_i` the
+sample weight (1 in a census). With weights this is the Hájek (ratio) estimator, the
+Horvitz–Thompson total of the numerator over the Horvitz–Thompson total of the denominator.
+
+Confidence interval (95 %)
+--------------------------
+*Sample* (``sample_weight`` given). Taylor linearisation of the ratio [Kish1965]_ (§ 6.6),
+as ``survey::svyratio`` computes it [Lumley2010]_ for ``svydesign(ids=~1, weights=~w)`` on
+the group's known units: each unit its own primary sampling unit, drawn with replacement,
+
+.. math::
+
+    d_i = \\frac{w_i m_i (x_i - \\hat R_g)}{D_g}, \\qquad
+    \\hat V(\\hat R_g) = \\frac{n}{n-1} \\sum_{i \\in K_g} d_i^2, \\qquad
+    \\hat R_g \\pm z_{0.975} \\sqrt{\\hat V}
+
+with :math:`n = |K_g|` (the mean of :math:`d_i` is 0 by construction), clipped to [0, 1] for
+shares. Clusters and strata are not modelled (a later extension: pass PSU/stratum columns).
+
+*Census* (no ``sample_weight``). There is no sampling error; the interval reported is the
+Wilson score interval [Wilson1927]_ on the **unweighted household share** :math:`k/n`
+(:math:`k` units with :math:`x_i = 1` among the :math:`n` known units), read as the
+uncertainty of the underlying propensity:
+
+.. math::
+
+    \\frac{\\hat p + z^2/2n \\pm z\\sqrt{\\hat p(1-\\hat p)/n + z^2/4n^2}}{1 + z^2/n}
+
+It is given only when every known :math:`x_i` is 0 or 1 (else ``NaN``). For people-weighted
+indicators the value is the people share while the interval is the household share's: say so
+when reporting (``ci_method`` names the method on every row).
+
+References
+----------
+.. [Kish1965] L. Kish, *Survey Sampling*, Wiley, 1965 (ratio means, § 6.6).
+.. [Lumley2010] T. Lumley, *Complex Surveys: A Guide to Analysis Using R*, Wiley, 2010;
+   R package ``survey``, ``svyratio``.
+.. [Wilson1927] E. B. Wilson, "Probable inference, the law of succession, and statistical
+   inference", *JASA* 22 (1927) 209-212.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+
+import profiling
+from profiling.indicators.privacy import assert_no_personal_columns
+from profiling.indicators.registry import POPULATION_SIZE_COLUMNS, Indicator
+
+__all__ = [
+    "STAT_COLUMNS",
+    "Z95",
+    "change_between_rounds",
+    "group_columns",
+    "progress_to_target",
+    "roll_up",
+    "to_csv_bytes",
+    "to_json_bytes",
+    "to_parquet_bytes",
+    "wilson_interval",
+]
+
+Z95 = 1.959963984540054
+"""Standard normal 0.975 quantile."""
+
+_HEAD = ["indicator_id", "indicator_version", "group"]
+STAT_COLUMNS: tuple[str, ...] = (
+    "value",
+    "numerator",
+    "denominator",
+    "n_units",
+    "unknown",
+    "ci_low",
+    "ci_high",
+)
+"""Statistics of each row (blanked together by :mod:`profiling.indicators.privacy`)."""
+_TAIL = [
+    "ci_method",
+    "unit",
+    "population",
+    "parameters",
+    "rounds",
+    "upload_ids",
+    "computed_at",
+    "code_version",
+]
+_NON_GROUP = {*_HEAD, *STAT_COLUMNS, *_TAIL, "round"}
+
+
+def wilson_interval(
+    successes: np.ndarray | float, n: np.ndarray | float, *, z: float = Z95
+) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval for a binomial proportion [Wilson1927]_ (vectorised).
+
+    ``NaN`` where ``n == 0``.
+
+    Examples
+    --------
+    >>> lo, hi = wilson_interval(8, 10)
+    >>> round(float(lo), 3), round(float(hi), 3)
+    (0.49, 0.943)
+    """
+    k = np.asarray(successes, dtype=float)
+    nn = np.asarray(n, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = k / nn
+        z2 = z * z
+        denom = 1.0 + z2 / nn
+        centre = (p + z2 / (2 * nn)) / denom
+        half = z * np.sqrt(p * (1 - p) / nn + z2 / (4 * nn * nn)) / denom
+    bad = ~(nn > 0)
+    return np.where(bad, np.nan, centre - half), np.where(bad, np.nan, centre + half)
+
+
+def _sorted_text(values: pd.Series) -> str:
+    return ",".join(sorted({str(v) for v in values if pd.notna(v)}))
+
+
+def _group_label(keys: pd.DataFrame) -> pd.Series:
+    """``"settlement_id=S1; head_sex=female"``; ``""`` for the whole-city row."""
+    if keys.shape[1] == 0:
+        return pd.Series("", index=keys.index, dtype=object)
+    parts = [
+        c + "=" + keys[c].astype(object).where(keys[c].notna(), "NA").astype(str)
+        for c in keys.columns
+    ]
+    label = parts[0]
+    for part in parts[1:]:
+        label = label + "; " + part
+    return label.astype(object)
+
+
+def roll_up(
+    units: pd.DataFrame,
+    indicator: Indicator,
+    *,
+    by: Sequence[str] = ("settlement_id",),
+    weight: str | None = None,
+    sample_weight: str | None = None,
+    round_column: str | None = "round",
+    upload_column: str | None = "upload_id",
+    parameters: Mapping[str, Any] | None = None,
+    computed_at: datetime | None = None,
+) -> pd.DataFrame:
+    """Roll ``indicator`` up from units to groups, per round (see the module docstring).
+
+    Parameters
+    ----------
+    units : pandas.DataFrame
+        One row per unit (canonical households, or structures), with the columns the
+        indicator reads, ``by``, ``round_column`` and the size / weight columns.
+    indicator : Indicator
+        The definition.
+    by : sequence of str, keyword-only
+        Group keys. ``("settlement_id",)`` per settlement; ``()`` the city row; extra columns
+        disaggregate (``head_sex``, ``tenure_type``, ``migration_status``, a hazard class...).
+        Missing keys form their own group (``NA``) so cells add up to the total.
+    weight : str, optional, keyword-only
+        Column of unit sizes :math:`m_i`, overriding the population's default (1 per
+        household, ``household_size`` for people, ``adults`` for adults).
+    sample_weight : str, optional, keyword-only
+        Column of sampling weights :math:`w_i` (inverse inclusion probabilities); ``None``
+        for a full census.
+    round_column : str or None, keyword-only
+        Enumeration round column; each round is rolled up separately. ``None``: no rounds.
+    upload_column : str or None, keyword-only
+        Column of upload ids, listed per row for provenance (skipped when absent).
+    parameters : mapping, optional, keyword-only
+        Overrides of the indicator's parameters.
+    computed_at : datetime, optional, keyword-only
+        Timestamp to record (default: now, UTC).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Tidy rows: ``indicator_id``, ``indicator_version``, ``group`` (text label), the ``by``
+        columns, ``round``, ``value``, ``numerator``, ``denominator``, ``n_units`` (all units
+        in the group), ``unknown`` (units left out as unknown), ``ci_low``, ``ci_high``,
+        ``ci_method``, ``unit``, ``population``, ``parameters`` (JSON), ``rounds``,
+        ``upload_ids`` (sorted, comma-separated), ``computed_at`` (UTC ISO), ``code_version``.
+        Groups without units do not appear.
+
+    Examples
+    --------
+    >>> from profiling.indicators.registry import Indicator
+    >>> ind = Indicator("x", "X", "", "test", "share", "people", "flag", "known")
+    >>> hh = pd.DataFrame({"settlement_id": ["A", "A", "A"], "round": ["2024", "2024", "2024"],
+    ...                    "household_size": [2, 6, 4], "flag": [True, False, None]})
+    >>> roll_up(hh, ind)[["value", "numerator", "denominator", "unknown"]].to_dict("records")
+    [{'value': 0.25, 'numerator': 2.0, 'denominator': 8.0, 'unknown': 1}]
+    """
+    by = list(by)
+    assert_no_personal_columns(by)
+    keys = ([round_column] if round_column is not None else []) + by
+    missing = [c for c in keys if c not in units.columns]
+    if missing:
+        raise KeyError(f"grouping columns missing from units: {missing}")
+    params = indicator.resolve_parameters(parameters)
+
+    x = indicator.values(units, params).to_numpy(dtype=float)
+    scope = indicator.in_scope(units, params).to_numpy(dtype=float)
+    size_col = weight or POPULATION_SIZE_COLUMNS[indicator.population]
+    if size_col is None:
+        m = np.ones(len(units))
+    else:
+        if size_col not in units.columns:
+            raise KeyError(f"size column {size_col!r} missing ({indicator.population})")
+        m = pd.to_numeric(units[size_col], errors="coerce").to_numpy(dtype=float)
+        m = np.where(m >= 0, m, np.nan)
+    census = sample_weight is None
+    if census:
+        w = np.ones(len(units))
+    else:
+        w = pd.to_numeric(units[sample_weight], errors="coerce").to_numpy(dtype=float)
+        w = np.where(w > 0, w, np.nan)
+
+    in_scope = scope != 0  # NaN scope stays: an unknown
+    known = in_scope & np.isfinite(x) & np.isfinite(m) & np.isfinite(w) & np.isfinite(scope)
+
+    if keys:
+        codes_frame = units[keys]
+        grouped = codes_frame.groupby(keys, dropna=False, sort=True, observed=True)
+        codes = grouped.ngroup().to_numpy()
+        key_table = grouped.size().index.to_frame(index=False)
+        n_groups = len(key_table)
+    else:
+        codes = np.zeros(len(units), dtype=np.int64)
+        key_table = pd.DataFrame(index=range(1 if len(units) else 0))
+        n_groups = len(key_table)
+
+    def total(values: np.ndarray) -> np.ndarray:
+        return np.bincount(codes, weights=values, minlength=n_groups)[:n_groups]
+
+    xk = np.where(known, x, 0.0)
+    a = np.where(known, w * m, 0.0)
+    num = total(a * xk)
+    den = total(a)
+    n_units = total(in_scope.astype(float))
+    n_known = total(known.astype(float))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value = np.where(den > 0, num / den, np.nan)
+
+    if census:
+        binary = known & ((xk == 0) | (xk == 1))
+        all_binary = total(binary.astype(float)) == n_known
+        lo, hi = wilson_interval(total(np.where(known, xk, 0.0)), n_known)
+        lo = np.where(all_binary, lo, np.nan)
+        hi = np.where(all_binary, hi, np.nan)
+        method = "wilson_unweighted_households"
+    else:
+        # d_i = w_i m_i (x_i - R_g) / D_g on known units, 0 elsewhere (codes index the groups).
+        r_unit = np.nan_to_num(value)[codes]
+        d = a * (xk - r_unit) / np.where(den > 0, den, 1.0)[codes]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            var = np.where(n_known > 1, n_known / (n_known - 1) * total(d * d), np.nan)
+        half = Z95 * np.sqrt(var)
+        lo, hi = value - half, value + half
+        if indicator.unit == "share":
+            lo, hi = np.clip(lo, 0, 1), np.clip(hi, 0, 1)
+        method = "taylor_linearised_ratio"
+
+    out = pd.DataFrame(
+        {
+            "indicator_id": indicator.id,
+            "indicator_version": indicator.version,
+            "group": _group_label(key_table[by]).to_numpy() if n_groups else [],
+        }
+    )
+    for col in by:
+        out[col] = key_table[col].to_numpy()
+    out["round"] = key_table[round_column].to_numpy() if round_column else None
+    out["value"] = value
+    out["numerator"] = num
+    out["denominator"] = den
+    out["n_units"] = n_units.astype("int64")
+    out["unknown"] = (n_units - n_known).astype("int64")
+    out["ci_low"] = np.asarray(lo, dtype=float)
+    out["ci_high"] = np.asarray(hi, dtype=float)
+    out["ci_method"] = method
+    out["unit"] = indicator.unit
+    out["population"] = indicator.population
+    out["parameters"] = orjson.dumps(params, option=orjson.OPT_SORT_KEYS).decode()
+    out["rounds"] = out["round"].map(lambda r: "" if pd.isna(r) else str(r)) if round_column else ""
+    if upload_column is not None and upload_column in units.columns and n_groups:
+        pairs = pd.DataFrame({"g": codes, "u": units[upload_column].to_numpy()})
+        pairs = pairs[in_scope].drop_duplicates()
+        by_group = pairs.groupby("g")["u"].agg(_sorted_text)
+        out["upload_ids"] = by_group.reindex(range(n_groups), fill_value="").to_numpy()
+    else:
+        out["upload_ids"] = ""
+    stamp = computed_at or datetime.now(UTC)
+    out["computed_at"] = stamp.astimezone(UTC).isoformat(timespec="seconds")
+    out["code_version"] = profiling.__version__
+    assert_no_personal_columns(out.columns)
+    return out
+
+
+def group_columns(table: pd.DataFrame) -> list[str]:
+    """The ``by`` columns of a roll-up table (every column that is not a standard one)."""
+    return [c for c in table.columns if c not in _NON_GROUP]
+
+
+def change_between_rounds(table: pd.DataFrame) -> pd.DataFrame:
+    """Change of ``value`` per indicator and group between consecutive rounds.
+
+    Rounds are ordered as text (ISO dates sort correctly). The first round of each group
+    has no row.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``indicator_id``, ``indicator_version``, ``group``, the group columns, ``round_from``,
+        ``round``, ``value_from``, ``value``, ``change`` = ``value - value_from``.
+    """
+    cols = ["indicator_id", "indicator_version", "group", *group_columns(table)]
+    t = table.sort_values([*cols, "round"], kind="stable").reset_index(drop=True)
+    prev = t.groupby(cols, dropna=False, sort=False)[["round", "value"]].shift(1)
+    out = t[[*cols, "round", "value"]].copy()
+    out.insert(len(cols), "round_from", prev["round"])
+    out.insert(len(cols) + 2, "value_from", prev["value"])
+    out["change"] = out["value"] - out["value_from"]
+    return out[prev["round"].notna().to_numpy()].reset_index(drop=True)
+
+
+def progress_to_target(table: pd.DataFrame, targets: pd.DataFrame) -> pd.DataFrame:
+    """Progress of each row toward its target, as a share of the distance to travel.
+
+    .. math:: \\text{progress} = \\frac{\\text{value} - \\text{baseline}}
+              {\\text{target} - \\text{baseline}}
+
+    1 = target reached, 0 = no change, negative = moving away. ``NaN`` when the target
+    equals the baseline.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        A roll-up table.
+    targets : pandas.DataFrame
+        ``indicator_id``, ``group`` (the table's ``group`` label, ``""`` for the city),
+        ``baseline``, ``baseline_year``, ``target``, ``target_year`` (set by MEL).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The table's rows that have a target, with the target columns and ``progress``.
+    """
+    need = ["indicator_id", "group", "baseline", "baseline_year", "target", "target_year"]
+    missing = [c for c in need if c not in targets.columns]
+    if missing:
+        raise KeyError(f"targets lack columns {missing}")
+    merged = table.merge(targets[need], on=["indicator_id", "group"], how="inner")
+    gap = merged["target"] - merged["baseline"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        merged["progress"] = np.where(
+            gap != 0, (merged["value"] - merged["baseline"]) / gap, np.nan
+        )
+    return merged
+
+
+def to_csv_bytes(table: pd.DataFrame) -> bytes:
+    """UTF-8 CSV (refuses personal columns)."""
+    assert_no_personal_columns(table.columns)
+    return table.to_csv(index=False).encode("utf-8")
+
+
+def to_json_bytes(table: pd.DataFrame) -> bytes:
+    """JSON array of row objects via orjson; ``NaN`` becomes ``null``."""
+    assert_no_personal_columns(table.columns)
+    records = table.astype(object).where(table.notna(), None).to_dict("records")
+    return orjson.dumps(records, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def to_parquet_bytes(table: pd.DataFrame) -> bytes:
+    """Parquet (pyarrow) bytes."""
+    assert_no_personal_columns(table.columns)
+    buffer = io.BytesIO()
+    table.to_parquet(buffer, engine="pyarrow", index=False)
+    return buffer.getvalue()
