@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import numpy as np
 import pandas as pd
 
 from profiling import codelists as cl
@@ -32,8 +33,12 @@ def code_group(frame: pd.DataFrame, name: str, table: Mapping[str, cl.Code]) -> 
     groups = {c.code: c.group for c in table.values() if c.group and c.group != "unknown"}
     if name not in frame.columns:
         return pd.Series([None] * len(frame), index=frame.index, dtype=object)
-    mapped = frame[name].astype(object).map(groups)
-    return mapped.astype(object).where(mapped.notna(), None)
+    # Look up each distinct value once (a few codes, a million rows).
+    codes, uniques = pd.factorize(frame[name], use_na_sentinel=True)
+    lookup = np.array(
+        [groups.get(u) if isinstance(u, str) else None for u in uniques] + [None], dtype=object
+    )
+    return pd.Series(lookup[codes], index=frame.index, dtype=object)
 
 
 def as_bool(frame: pd.DataFrame, name: str) -> pd.Series:

@@ -76,6 +76,7 @@ __all__ = [
     "group_columns",
     "progress_to_target",
     "roll_up",
+    "roll_up_many",
     "to_csv_bytes",
     "to_json_bytes",
     "to_parquet_bytes",
@@ -163,8 +164,13 @@ def roll_up(
     upload_column: str | None = "upload_id",
     parameters: Mapping[str, Any] | None = None,
     computed_at: datetime | None = None,
+    unit_values: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """Roll ``indicator`` up from units to groups, per round (see the module docstring).
+
+    ``unit_values`` (the per-unit values and scope of :meth:`Indicator.values` and
+    :meth:`Indicator.in_scope`, as float arrays) skips computing them again; prefer
+    :func:`roll_up_many`, which does that for several groupings.
 
     Parameters
     ----------
@@ -219,8 +225,11 @@ def roll_up(
         raise KeyError(f"grouping columns missing from units: {missing}")
     params = indicator.resolve_parameters(parameters)
 
-    x = indicator.values(units, params).to_numpy(dtype=float)
-    scope = indicator.in_scope(units, params).to_numpy(dtype=float)
+    if unit_values is None:
+        x = indicator.values(units, params).to_numpy(dtype=float)
+        scope = indicator.in_scope(units, params).to_numpy(dtype=float)
+    else:
+        x, scope = unit_values
     size_col = weight or POPULATION_SIZE_COLUMNS[indicator.population]
     if size_col is None:
         m = np.ones(len(units))
@@ -320,6 +329,43 @@ def roll_up(
 def group_columns(table: pd.DataFrame) -> list[str]:
     """The ``by`` columns of a roll-up table (every column that is not a standard one)."""
     return [c for c in table.columns if c not in _NON_GROUP]
+
+
+def roll_up_many(
+    units: pd.DataFrame,
+    indicator: Indicator,
+    *,
+    groupings: Sequence[Sequence[str]] = ((), ("settlement_id",)),
+    parameters: Mapping[str, Any] | None = None,
+    computed_at: datetime | None = None,
+    **options: Any,
+) -> pd.DataFrame:
+    """:func:`roll_up` for several groupings (city, settlement, disaggregations) at once.
+
+    The per-unit values (e.g. the five deprivations behind 11.1.1) are computed once and
+    reused by every grouping; rows of all groupings are concatenated (their ``group`` label
+    tells them apart). ``options`` are passed to :func:`roll_up` (``weight``,
+    ``sample_weight``, ``round_column``, ``upload_column``).
+    """
+    params = indicator.resolve_parameters(parameters)
+    values = (
+        indicator.values(units, params).to_numpy(dtype=float),
+        indicator.in_scope(units, params).to_numpy(dtype=float),
+    )
+    stamp = computed_at or datetime.now(UTC)
+    tables = [
+        roll_up(
+            units,
+            indicator,
+            by=by,
+            parameters=parameters,
+            computed_at=stamp,
+            unit_values=values,
+            **options,
+        )
+        for by in groupings
+    ]
+    return pd.concat(tables, ignore_index=True, sort=False)
 
 
 def change_between_rounds(table: pd.DataFrame) -> pd.DataFrame:

@@ -262,3 +262,31 @@ def test_categorical_keys_and_no_round_column() -> None:
     assert table["hazard_class"].astype(str).tolist() == ["low", "high"]  # empty "x" absent
     assert table["value"].tolist() == [0.0, 1.0]
     assert table["round"].isna().all() and (table["rounds"] == "").all()
+
+
+def test_roll_up_many_equals_one_roll_up_per_grouping() -> None:
+    """Values computed once and reused give the same rows as separate roll-ups."""
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    from profiling.indicators import DEFAULT_REGISTRY, roll_up, roll_up_many  # noqa: PLC0415
+
+    hh = pd.DataFrame(
+        {
+            "settlement_id": ["A", "A", "B", "B", "B"],
+            "head_sex": ["female", "male", "female", "female", "male"],
+            "round": "2024-01-01",
+            "household_size": [3, 5, 2, 4, 6],
+            "water_source": ["public_tap", "surface_water", "piped_yard", None, "borehole"],
+            "water_trip_min": [10.0, 5.0, None, 20.0, 45.0],
+        }
+    )
+    indicator = DEFAULT_REGISTRY.get("sdg_6_1_1_basic_water")
+    stamp = datetime(2026, 1, 1, tzinfo=UTC)
+    groupings = [(), ("settlement_id",), ("settlement_id", "head_sex")]
+    many = roll_up_many(hh, indicator, groupings=groupings, computed_at=stamp)
+    one_by_one = pd.concat(
+        [roll_up(hh, indicator, by=by, computed_at=stamp) for by in groupings],
+        ignore_index=True,
+        sort=False,
+    )
+    pd.testing.assert_frame_equal(many, one_by_one)
