@@ -23,8 +23,8 @@ from profiling.ingest.mapping import (
     load_mapping,
 )
 from profiling.schema import LAYERS, Field, LayerSchema
+from tests.realdata import REALDATA
 
-REALDATA = Path(__file__).resolve().parents[2].parent / "shared" / "realdata"
 needs_realdata = pytest.mark.skipif(
     not REALDATA.is_dir(), reason=f"real data folder {REALDATA} is absent (fresh clone)"
 )

@@ -17,8 +17,8 @@ from affine import Affine
 from profiling.errors import InputTooLarge, MissingCRS, UnsafeInput, UnsupportedFormat
 from profiling.ingest.raster import inspect_raster
 from profiling.ingest.safety import Limits, StagedFile, stage_upload
+from tests.realdata import REALDATA
 
-REALDATA = Path(__file__).resolve().parents[2].parent / "shared" / "realdata"
 # 2 m cells, north-up, top-left corner at the equator on UTM 37S's central meridian:
 # (500000, 10000000) in EPSG:32737 is lon 39, lat 0.
 UTM37S = Affine(2, 0, 500000, 0, -2, 10000000)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import time
-from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -23,8 +22,7 @@ from profiling.validate import (
     raise_if_errors,
     validate_layer,
 )
-
-REALDATA = Path(__file__).resolve().parents[2].parent / "shared" / "realdata"
+from tests.realdata import REALDATA
 
 HOUSEHOLDS = layer_schema("households")
 STRUCTURES = layer_schema("structures")

@@ -20,8 +20,7 @@ import shapely
 from profiling.errors import InputTooLarge, MissingCRS, UnsafeInput, UnsupportedFormat
 from profiling.ingest.safety import Limits, StagedFile, sniff, stage_upload
 from profiling.ingest.vector import read_vector
-
-REALDATA = Path(__file__).resolve().parents[2].parent / "shared" / "realdata"
+from tests.realdata import REALDATA
 
 
 def feature(geometry: dict | None, **properties: object) -> dict:
