@@ -77,6 +77,7 @@ __all__ = [
     "progress_to_target",
     "roll_up",
     "roll_up_many",
+    "tidy_table",
     "to_csv_bytes",
     "to_json_bytes",
     "to_parquet_bytes",
@@ -104,6 +105,7 @@ _TAIL = [
     "parameters",
     "rounds",
     "upload_ids",
+    "source",
     "computed_at",
     "code_version",
 ]
@@ -290,35 +292,104 @@ def roll_up(
             lo, hi = np.clip(lo, 0, 1), np.clip(hi, 0, 1)
         method = "taylor_linearised_ratio"
 
-    out = pd.DataFrame(
-        {
-            "indicator_id": indicator.id,
-            "indicator_version": indicator.version,
-            "group": _group_label(key_table[by]).to_numpy() if n_groups else [],
-        }
-    )
-    for col in by:
-        out[col] = key_table[col].to_numpy()
-    out["round"] = key_table[round_column].to_numpy() if round_column else None
-    out["value"] = value
-    out["numerator"] = num
-    out["denominator"] = den
-    out["n_units"] = n_units.astype("int64")
-    out["unknown"] = (n_units - n_known).astype("int64")
-    out["ci_low"] = np.asarray(lo, dtype=float)
-    out["ci_high"] = np.asarray(hi, dtype=float)
-    out["ci_method"] = method
-    out["unit"] = indicator.unit
-    out["population"] = indicator.population
-    out["parameters"] = orjson.dumps(params, option=orjson.OPT_SORT_KEYS).decode()
-    out["rounds"] = out["round"].map(lambda r: "" if pd.isna(r) else str(r)) if round_column else ""
     if upload_column is not None and upload_column in units.columns and n_groups:
         pairs = pd.DataFrame({"g": codes, "u": units[upload_column].to_numpy()})
         pairs = pairs[in_scope].drop_duplicates()
         by_group = pairs.groupby("g")["u"].agg(_sorted_text)
-        out["upload_ids"] = by_group.reindex(range(n_groups), fill_value="").to_numpy()
+        upload_ids: Any = by_group.reindex(range(n_groups), fill_value="").to_numpy()
     else:
-        out["upload_ids"] = ""
+        upload_ids = ""
+    key_frame = key_table[by].copy() if n_groups else pd.DataFrame(columns=by)
+    if round_column and n_groups:
+        key_frame["round"] = key_table[round_column].to_numpy()
+    stats = {
+        "value": value,
+        "numerator": num,
+        "denominator": den,
+        "n_units": n_units,
+        "unknown": n_units - n_known,
+        "ci_low": lo,
+        "ci_high": hi,
+    }
+    return tidy_table(
+        indicator,
+        key_frame,
+        stats,
+        ci_method=method,
+        parameters=params,
+        upload_ids=upload_ids,
+        computed_at=computed_at,
+    )
+
+
+def tidy_table(
+    indicator: Indicator,
+    keys: pd.DataFrame,
+    stats: Mapping[str, Any],
+    *,
+    ci_method: str,
+    parameters: Mapping[str, Any],
+    upload_ids: Any = "",
+    source: str = "enumeration",
+    computed_at: datetime | None = None,
+) -> pd.DataFrame:
+    """Assemble indicator rows in the standard tidy layout, with provenance.
+
+    Every producer of indicator values (household roll-ups, structure counts, settlement
+    profiles, project beneficiaries, MEL city statistics) returns this layout, so tables
+    concatenate, suppress, compare between rounds and export alike.
+
+    Parameters
+    ----------
+    indicator : Indicator
+        The definition (id, version, unit, population).
+    keys : pandas.DataFrame
+        One row per output row: the group columns and optionally ``round``.
+    stats : mapping
+        Arrays (or scalars) for :data:`STAT_COLUMNS`; missing ones are ``NaN`` (``0`` for
+        ``n_units`` / ``unknown``).
+    ci_method : str, keyword-only
+        How ``ci_low`` / ``ci_high`` were computed (``"none"`` when not given).
+    parameters : mapping, keyword-only
+        Resolved parameters (stored as sorted JSON).
+    upload_ids : str or array, keyword-only
+        Comma-separated upload ids per row.
+    source : str, keyword-only
+        Where the values come from: ``"enumeration"``, ``"profile"``, ``"mel_entry"``...
+    computed_at : datetime, optional, keyword-only
+        Timestamp to record (default: now, UTC).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``indicator_id``, ``indicator_version``, ``group``, the group columns, ``round``,
+        :data:`STAT_COLUMNS`, then ``ci_method``, ``unit``, ``population``, ``parameters``,
+        ``rounds``, ``upload_ids``, ``source``, ``computed_at``, ``code_version``.
+    """
+    by = [c for c in keys.columns if c != "round"]
+    assert_no_personal_columns(by)
+    n = len(keys)
+    out = pd.DataFrame(
+        {
+            "indicator_id": [indicator.id] * n,
+            "indicator_version": [indicator.version] * n,
+            "group": _group_label(keys[by]).to_numpy() if n else [],
+        }
+    )
+    for col in by:
+        out[col] = keys[col].to_numpy()
+    out["round"] = keys["round"].to_numpy() if "round" in keys.columns else None
+    for col in STAT_COLUMNS:
+        default = 0 if col in ("n_units", "unknown") else np.nan
+        values = np.broadcast_to(np.asarray(stats.get(col, default), dtype=float), (n,))
+        out[col] = values.astype("int64") if col in ("n_units", "unknown") else values.copy()
+    out["ci_method"] = ci_method
+    out["unit"] = indicator.unit
+    out["population"] = indicator.population
+    out["parameters"] = orjson.dumps(dict(parameters), option=orjson.OPT_SORT_KEYS).decode()
+    out["rounds"] = out["round"].map(lambda r: "" if pd.isna(r) else str(r))
+    out["upload_ids"] = upload_ids
+    out["source"] = source
     stamp = computed_at or datetime.now(UTC)
     out["computed_at"] = stamp.astimezone(UTC).isoformat(timespec="seconds")
     out["code_version"] = profiling.__version__
