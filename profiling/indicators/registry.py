@@ -111,6 +111,10 @@ class Indicator:
     universe : callable or str or None
         Optional scope: ``f(units, parameters)`` or a column, ``True`` for units in scope.
         Units out of scope (``False``) are left out entirely; unknown scope counts as unknown.
+    statistic : {"ratio", "total"}
+        ``"ratio"`` (default): the value is :math:`N/D` (a share, a mean). ``"total"``: the
+        value is the total :math:`N` (people exposed, structures in a class), with the
+        design-based variance of a total for samples.
     """
 
     id: str
@@ -124,6 +128,7 @@ class Indicator:
     parameters: Mapping[str, Any] = field(default_factory=dict, hash=False)
     version: str = "1"
     universe: NumeratorFn | str | None = field(default=None, hash=False, compare=False)
+    statistic: Literal["ratio", "total"] = "ratio"
 
     def __post_init__(self) -> None:
         if self.population not in POPULATION_SIZE_COLUMNS:
@@ -131,6 +136,8 @@ class Indicator:
                 f"indicator {self.id!r}: population {self.population!r} not one of "
                 f"{sorted(POPULATION_SIZE_COLUMNS)}"
             )
+        if self.statistic not in ("ratio", "total"):
+            raise ValueError(f"indicator {self.id!r}: statistic must be 'ratio' or 'total'")
         object.__setattr__(self, "parameters", MappingProxyType(dict(self.parameters)))
 
     def resolve_parameters(self, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -191,6 +198,7 @@ class Indicator:
             "numerator": _describe(self.numerator),
             "denominator": self.denominator,
             "universe": None if self.universe is None else _describe(self.universe),
+            "statistic": self.statistic,
             "parameters": {k: _json_safe(v) for k, v in self.parameters.items()},
             "version": self.version,
         }

@@ -19,18 +19,25 @@ Horvitz–Thompson total of the numerator over the Horvitz–Thompson total of t
 
 Confidence interval (95 %)
 --------------------------
-*Sample* (``sample_weight`` given). Taylor linearisation of the ratio [Kish1965]_ (§ 6.6),
-as ``survey::svyratio`` computes it [Lumley2010]_ for ``svydesign(ids=~1, weights=~w)`` on
-the group's known units: each unit its own primary sampling unit, drawn with replacement,
+*Sample* (``sample_weight``, ``psu`` or ``strata`` given). Taylor linearisation of the ratio
+[Kish1965]_ (§ 6.6) with the with-replacement (ultimate cluster) variance of a stratified
+cluster sample, as ``survey::svyby(~x, ~g, design, svyratio)`` computes it [Lumley2010]_ for
+``svydesign(ids=~psu, strata=~stratum, weights=~w)``. Each group is a *domain*: units outside
+it (or unknown) contribute 0, and every PSU of the stratum counts in :math:`n_h`:
 
 .. math::
 
     d_i = \\frac{w_i m_i (x_i - \\hat R_g)}{D_g}, \\qquad
-    \\hat V(\\hat R_g) = \\frac{n}{n-1} \\sum_{i \\in K_g} d_i^2, \\qquad
-    \\hat R_g \\pm z_{0.975} \\sqrt{\\hat V}
+    z_{hj} = \\sum_{i \\in \\text{PSU } hj,\\, i \\in K_g} d_i, \\qquad
+    \\hat V(\\hat R_g) = \\sum_h \\frac{n_h}{n_h-1} \\sum_{j=1}^{n_h}
+    (z_{hj} - \\bar z_h)^2
 
-with :math:`n = |K_g|` (the mean of :math:`d_i` is 0 by construction), clipped to [0, 1] for
-shares. Clusters and strata are not modelled (a later extension: pass PSU/stratum columns).
+and :math:`\\hat R_g \\pm z_{0.975} \\sqrt{\\hat V}`, clipped to [0, 1] for shares. Without
+``psu`` each unit is its own PSU; without ``strata`` each round is one stratum (rounds are
+always separate strata). A stratum with one PSU adds no variance (R's ``"certainty"``
+option). For ``statistic="total"`` indicators :math:`z` uses :math:`w_i m_i x_i` (the
+Horvitz–Thompson total and its with-replacement variance); in a census a total is exact
+(``ci_method = "census_exact"``, no interval).
 
 *Census* (no ``sample_weight``). There is no sampling error; the interval reported is the
 Wilson score interval [Wilson1927]_ on the **unweighted household share** :math:`k/n`
@@ -155,6 +162,67 @@ def _group_label(keys: pd.DataFrame) -> pd.Series:
     return label.astype(object)
 
 
+def _design(
+    units: pd.DataFrame, round_column: str | None, psu: str | None, strata: str | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """PSU code of each unit and stratum code of each PSU.
+
+    Strata are nested in rounds (each round is a separate survey), PSUs in strata; without
+    ``psu`` each unit is its own PSU, without ``strata`` each round is one stratum.
+    """
+    for col in (psu, strata):
+        if col is not None and col not in units.columns:
+            raise KeyError(f"design column {col!r} missing from units")
+    stratum_keys = [c for c in (round_column, strata) if c is not None]
+    if stratum_keys:
+        stratum = (
+            units[stratum_keys].groupby(stratum_keys, dropna=False, sort=False).ngroup().to_numpy()
+        )
+    else:
+        stratum = np.zeros(len(units), dtype=np.int64)
+    if psu is None:
+        psu_codes = np.arange(len(units), dtype=np.int64)
+    else:
+        frame = pd.DataFrame({"h": stratum, "p": units[psu].to_numpy()})
+        psu_codes = frame.groupby(["h", "p"], dropna=False, sort=False).ngroup().to_numpy()
+    stratum_of_psu = np.zeros(int(psu_codes.max()) + 1 if len(psu_codes) else 0, dtype=np.int64)
+    stratum_of_psu[psu_codes] = stratum
+    return psu_codes, stratum_of_psu
+
+
+def _design_variance(
+    z: np.ndarray,
+    codes: np.ndarray,
+    n_groups: int,
+    psu_codes: np.ndarray,
+    stratum_of_psu: np.ndarray,
+) -> np.ndarray:
+    """With-replacement variance of the group sums of ``z`` (domain estimation).
+
+    :math:`\\hat V_g = \\sum_h \\frac{n_h}{n_h-1} \\sum_{i=1}^{n_h} (z_{ghi} - \\bar z_{gh})^2`
+    with :math:`z_{ghi}` the sum of ``z`` over the units of group ``g`` in PSU ``i`` of
+    stratum ``h`` (0 for PSUs without such units) and :math:`n_h` all PSUs of the stratum.
+    A stratum with a single PSU adds nothing (R ``survey.lonely.psu = "certainty"``).
+    Vectorised over the (group, PSU) pairs that occur.
+    """
+    n_psu = len(stratum_of_psu)
+    if n_psu == 0 or n_groups == 0:
+        return np.full(n_groups, np.nan)
+    n_h = np.bincount(stratum_of_psu).astype(float)
+    n_strata = len(n_h)
+    nz = z != 0
+    pair, inv = np.unique(codes[nz].astype(np.int64) * n_psu + psu_codes[nz], return_inverse=True)
+    z_pair = np.bincount(inv, weights=z[nz])
+    g_h = (pair // n_psu) * n_strata + stratum_of_psu[pair % n_psu]
+    cell, inv2 = np.unique(g_h, return_inverse=True)
+    s1 = np.bincount(inv2, weights=z_pair)
+    s2 = np.bincount(inv2, weights=z_pair * z_pair)
+    nh = n_h[cell % n_strata]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        part = np.where(nh > 1, nh / (nh - 1) * (s2 - s1 * s1 / nh), 0.0)
+    return np.bincount(cell // n_strata, weights=np.maximum(part, 0.0), minlength=n_groups)
+
+
 def roll_up(
     units: pd.DataFrame,
     indicator: Indicator,
@@ -162,6 +230,8 @@ def roll_up(
     by: Sequence[str] = ("settlement_id",),
     weight: str | None = None,
     sample_weight: str | None = None,
+    psu: str | None = None,
+    strata: str | None = None,
     round_column: str | None = "round",
     upload_column: str | None = "upload_id",
     parameters: Mapping[str, Any] | None = None,
@@ -191,6 +261,10 @@ def roll_up(
     sample_weight : str, optional, keyword-only
         Column of sampling weights :math:`w_i` (inverse inclusion probabilities); ``None``
         for a full census.
+    psu, strata : str, optional, keyword-only
+        Columns naming each unit's primary sampling unit (cluster) and stratum, for the
+        design-based variance (see the module docstring). Either one, or ``sample_weight``,
+        makes the roll-up a sample estimate (weights 1 when ``sample_weight`` is ``None``).
     round_column : str or None, keyword-only
         Enumeration round column; each round is rolled up separately. ``None``: no rounds.
     upload_column : str or None, keyword-only
@@ -240,8 +314,8 @@ def roll_up(
             raise KeyError(f"size column {size_col!r} missing ({indicator.population})")
         m = pd.to_numeric(units[size_col], errors="coerce").to_numpy(dtype=float)
         m = np.where(m >= 0, m, np.nan)
-    census = sample_weight is None
-    if census:
+    census = sample_weight is None and psu is None and strata is None
+    if sample_weight is None:
         w = np.ones(len(units))
     else:
         w = pd.to_numeric(units[sample_weight], errors="coerce").to_numpy(dtype=float)
@@ -270,10 +344,15 @@ def roll_up(
     den = total(a)
     n_units = total(in_scope.astype(float))
     n_known = total(known.astype(float))
+    totals_only = indicator.statistic == "total"
     with np.errstate(divide="ignore", invalid="ignore"):
-        value = np.where(den > 0, num / den, np.nan)
+        ratio = np.where(den > 0, num / den, np.nan)
+    value = num.copy() if totals_only else ratio
 
-    if census:
+    if census and totals_only:
+        lo = hi = np.full(n_groups, np.nan)
+        method = "census_exact"
+    elif census:
         binary = known & ((xk == 0) | (xk == 1))
         all_binary = total(binary.astype(float)) == n_known
         lo, hi = wilson_interval(total(np.where(known, xk, 0.0)), n_known)
@@ -281,16 +360,21 @@ def roll_up(
         hi = np.where(all_binary, hi, np.nan)
         method = "wilson_unweighted_households"
     else:
-        # d_i = w_i m_i (x_i - R_g) / D_g on known units, 0 elsewhere (codes index the groups).
-        r_unit = np.nan_to_num(value)[codes]
-        d = a * (xk - r_unit) / np.where(den > 0, den, 1.0)[codes]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            var = np.where(n_known > 1, n_known / (n_known - 1) * total(d * d), np.nan)
+        if totals_only:  # z_i = w_i m_i x_i
+            z = a * xk
+            method = "design_based_total"
+        else:  # d_i = w_i m_i (x_i - R_g) / D_g on known units, 0 elsewhere
+            z = a * (xk - np.nan_to_num(ratio)[codes]) / np.where(den > 0, den, 1.0)[codes]
+            method = "taylor_linearised_ratio"
+        psu_codes, stratum_of_psu = _design(units, round_column, psu, strata)
+        var = _design_variance(z, codes, n_groups, psu_codes, stratum_of_psu)
+        var = np.where(n_known > 0, var, np.nan)
         half = Z95 * np.sqrt(var)
         lo, hi = value - half, value + half
         if indicator.unit == "share":
             lo, hi = np.clip(lo, 0, 1), np.clip(hi, 0, 1)
-        method = "taylor_linearised_ratio"
+        elif totals_only:
+            lo = np.maximum(lo, 0.0)
 
     if upload_column is not None and upload_column in units.columns and n_groups:
         pairs = pd.DataFrame({"g": codes, "u": units[upload_column].to_numpy()})

@@ -110,12 +110,13 @@ def test_sample_weights_ratio_and_linearised_variance_by_hand() -> None:
     assert (row["numerator"], row["denominator"]) == (35, 180)
     r = 35 / 180
     assert row["value"] == pytest.approx(r)
-    # d_i = w m (x - R) / D; V = n/(n-1) sum d^2 with n = 4
-    d = np.array([20 * (1 - r), 120 * (0 - r), 15 * (1 - r), 25 * (0 - r)]) / 180
-    se = math.sqrt(4 / 3 * float((d**2).sum()))
-    # by hand with R = 7/36: 6480 d = 580, -840, 435, -175; sum of squares 1,261,850
-    assert se == pytest.approx(math.sqrt(4 / 3 * 1_261_850) / 6480)
-    assert se == pytest.approx(0.2001696, abs=1e-6)
+    # d_i = w m (x - R) / D (0 for the unknown unit, which stays a PSU of the domain);
+    # V = n/(n-1) sum (d - mean d)^2 with n = 5 PSUs and mean d = 0
+    d = np.array([20 * (1 - r), 120 * (0 - r), 0.0, 15 * (1 - r), 25 * (0 - r)]) / 180
+    se = math.sqrt(5 / 4 * float((d**2).sum()))
+    # by hand with R = 7/36: 6480 d = 580, -840, 0, 435, -175; sum of squares 1,261,850
+    assert se == pytest.approx(math.sqrt(5 / 4 * 1_261_850) / 6480)
+    assert se == pytest.approx(0.1938134, abs=1e-6)
     assert row["ci_high"] == pytest.approx(r + 1.959963984540054 * se)
     assert row["ci_low"] == 0.0  # r - 1.96 se < 0, clipped for a share
     assert row["ci_method"] == "taylor_linearised_ratio"
@@ -290,3 +291,87 @@ def test_roll_up_many_equals_one_roll_up_per_grouping() -> None:
         sort=False,
     )
     pd.testing.assert_frame_equal(many, one_by_one)
+
+
+def _brute_force_variance(
+    frame: pd.DataFrame, z: np.ndarray, psu: str | None, strata: str | None
+) -> float:
+    """Sum over strata of n_h/(n_h-1) * sum over PSUs (z_hj - mean)^2, written with loops."""
+    total = 0.0
+    stratum_of = frame[strata] if strata else pd.Series("all", index=frame.index)
+    psu_of = frame[psu] if psu else pd.Series(range(len(frame)), index=frame.index)
+    for h in sorted(set(stratum_of)):
+        rows = [i for i in range(len(frame)) if stratum_of.iloc[i] == h]
+        sums: dict[object, float] = {}
+        for i in rows:
+            sums[psu_of.iloc[i]] = sums.get(psu_of.iloc[i], 0.0) + float(z[i])
+        n = len(sums)
+        if n > 1:
+            mean = sum(sums.values()) / n
+            total += n / (n - 1) * sum((v - mean) ** 2 for v in sums.values())
+    return total
+
+
+def test_clustered_stratified_ratio_variance_by_hand() -> None:
+    flags = [True, False, True, True, False, False, True, False]
+    frame = units(
+        flags,
+        [1, 2, 3, 1, 2, 2, 4, 1],
+        w=[2.0, 2.0, 3.0, 3.0, 1.0, 1.0, 4.0, 4.0],
+        cluster=["a", "a", "b", "b", "c", "d", "d", "e"],
+        stratum=["N", "N", "N", "N", "S", "S", "S", "S"],
+    )
+    row = roll_up(frame, FLAG_PEOPLE, sample_weight="w", psu="cluster", strata="stratum", by=())
+    row = row.iloc[0]
+    wm = np.array([2, 4, 9, 3, 2, 2, 16, 4], dtype=float)
+    x = np.array(flags, dtype=float)
+    r = float((wm * x).sum() / wm.sum())  # (2 + 9 + 3 + 16) / 42
+    assert row["value"] == pytest.approx(30 / 42) == pytest.approx(r)
+    d = wm * (x - r) / wm.sum()
+    # strata N: PSUs a, b (n=2); S: PSUs c, d, e (n=3)
+    var = _brute_force_variance(frame, d, "cluster", "stratum")
+    assert row["ci_high"] == pytest.approx(min(1.0, r + 1.959963984540054 * math.sqrt(var)))
+    assert row["ci_low"] == pytest.approx(max(0.0, r - 1.959963984540054 * math.sqrt(var)))
+    assert row["ci_method"] == "taylor_linearised_ratio"
+    # clustering matters: treating each household as its own PSU gives another interval
+    flat = roll_up(frame, FLAG_PEOPLE, sample_weight="w", by=()).iloc[0]
+    assert flat["ci_low"] != pytest.approx(row["ci_low"])
+
+
+def test_domain_variance_counts_every_psu_of_the_stratum() -> None:
+    frame = units(
+        [True, False, True, False],
+        [1, 1, 1, 1],
+        w=[1.0, 1.0, 1.0, 1.0],
+        cluster=["a", "a", "b", "c"],
+    )
+    frame.loc[3, "settlement_id"] = "S2"  # S2 lives only in PSU c
+    table = roll_up(frame, FLAG_HH, sample_weight="w", psu="cluster")
+    s1 = table[table["settlement_id"] == "S1"].iloc[0]
+    r = 2 / 3
+    d = np.array([1 - r, 0 - r, 1 - r, 0.0]) / 3  # the S2 unit contributes 0
+    var = _brute_force_variance(frame, d, "cluster", None)  # n_h = 3 PSUs, not 2
+    assert s1["ci_low"] == pytest.approx(max(0.0, r - 1.959963984540054 * math.sqrt(var)))
+
+
+def test_lonely_psu_stratum_adds_no_variance() -> None:
+    frame = units([True, False], [1, 1], w=[1.0, 1.0], cluster=["a", "a"], stratum=["N", "N"])
+    row = roll_up(frame, FLAG_HH, psu="cluster", strata="stratum", by=()).iloc[0]
+    assert row["value"] == 0.5 and row["ci_low"] == row["ci_high"] == 0.5
+
+
+def test_total_statistic_census_and_sample() -> None:
+    count = Indicator(
+        "people_flagged", "P", "d", "t", "people", "people", "flag", "known", statistic="total"
+    )
+    frame = units([True, False, None, True], [2, 6, 4, 3], w=[10.0, 20.0, 10.0, 5.0])
+    census = roll_up(frame, count, by=()).iloc[0]
+    assert census["value"] == 5 and census["ci_method"] == "census_exact"
+    assert math.isnan(census["ci_low"])
+    sample = roll_up(frame, count, sample_weight="w", by=()).iloc[0]
+    assert sample["value"] == 2 * 10 + 3 * 5
+    z = np.array([20.0, 0.0, 0.0, 15.0])  # w m x, 0 for the unknown unit
+    var = 4 / 3 * float(((z - z.mean()) ** 2).sum())
+    assert sample["ci_high"] == pytest.approx(35 + 1.959963984540054 * math.sqrt(var))
+    assert sample["ci_low"] == pytest.approx(max(0.0, 35 - 1.959963984540054 * math.sqrt(var)))
+    assert sample["ci_method"] == "design_based_total"
