@@ -180,6 +180,7 @@ def _design(
         )
     else:
         stratum = np.zeros(len(units), dtype=np.int64)
+    psu_codes: np.ndarray
     if psu is None:
         psu_codes = np.arange(len(units), dtype=np.int64)
     else:
