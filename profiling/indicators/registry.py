@@ -18,14 +18,8 @@ counted in the ``unknown`` column: never silently counted as either answer.
 The *denominator* of every definition is therefore "the population of the units in scope
 whose value is known"; an optional ``universe`` narrows the scope (e.g. slum households only).
 
-References
-----------
-.. [M111] UN-Habitat, *SDG indicator 11.1.1 metadata* (2018): proportion of urban population
-   living in slum households.
-.. [JMP2017] WHO/UNICEF JMP, *Progress on drinking water, sanitation and hygiene: 2017 update
-   and SDG baselines*: SDG 6.1.1 / 6.2.1 service ladders, population-weighted.
-.. [M142] UN-Habitat / World Bank, *SDG indicator 1.4.2 metadata* (2019): proportion of the
-   adult population with (a) legally recognised documentation and (b) perceived security.
+The definitions themselves live in :mod:`profiling.indicators.definitions` (households),
+:mod:`profiling.indicators.structures`, ``profiles``, ``projects`` and ``city_statistics``.
 """
 
 from __future__ import annotations
@@ -38,12 +32,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from profiling.deprivation import deprivations, sanitation_ladder, water_ladder
-from profiling.tenure import documented_security, perceived_security
-
 __all__ = [
-    "DEFAULT_INDICATORS",
-    "DEFAULT_REGISTRY",
     "POPULATION_SIZE_COLUMNS",
     "Indicator",
     "NumeratorFn",
@@ -115,6 +104,11 @@ class Indicator:
         ``"ratio"`` (default): the value is :math:`N/D` (a share, a mean). ``"total"``: the
         value is the total :math:`N` (people exposed, structures in a class), with the
         design-based variance of a total for samples.
+    requires : tuple of str
+        Columns that must be present (joined from an analysis: ``hazard_class``, distances);
+        :func:`profiling.indicators.indicator_table` skips the indicator, saying why, when
+        they are absent. Answers the canonical schema holds are not listed: a missing one
+        makes every value unknown instead.
     """
 
     id: str
@@ -129,6 +123,7 @@ class Indicator:
     version: str = "1"
     universe: NumeratorFn | str | None = field(default=None, hash=False, compare=False)
     statistic: Literal["ratio", "total"] = "ratio"
+    requires: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.population not in POPULATION_SIZE_COLUMNS:
@@ -199,6 +194,7 @@ class Indicator:
             "denominator": self.denominator,
             "universe": None if self.universe is None else _describe(self.universe),
             "statistic": self.statistic,
+            "requires": list(self.requires),
             "parameters": {k: _json_safe(v) for k, v in self.parameters.items()},
             "version": self.version,
         }
@@ -248,155 +244,3 @@ class Registry:
     def to_records(self) -> list[dict[str, Any]]:
         """Every definition as plain data, in registration order."""
         return [i.to_record() for i in self]
-
-
-# -- Default definitions built on the analyses ----------------------------------------------
-
-_DEPRIVATION_DEFAULTS: dict[str, Any] = {
-    "crowding_threshold": 3,
-    "max_sharing_households": 2,
-    "water_requires_basic": False,
-    "max_trip_min": 30,
-    "tenure_rule": "documented_or_formal",
-}
-
-
-def _slum_household(units: pd.DataFrame, params: Mapping[str, Any]) -> pd.Series:
-    """profiling.deprivation.deprivations(...)["slum_household"]: one or more of the five
-    deprivations known True; unknown when none is known True and one is unknown."""
-    return deprivations(units, **params)["slum_household"]
-
-
-def _three_or_more(units: pd.DataFrame, params: Mapping[str, Any]) -> pd.Series:
-    """deprivation_count >= 3 (known); False when even all unknown components could not
-    reach 3; unknown otherwise."""
-    table = deprivations(units, **params)
-    known = table["deprivation_count"]
-    unknown = table["deprivations_unknown"]
-    out = pd.Series(pd.NA, index=units.index, dtype="boolean")
-    out = out.mask((known + unknown) < 3, False)
-    return out.mask(known >= 3, True)
-
-
-def _basic_water(units: pd.DataFrame, params: Mapping[str, Any]) -> pd.Series:
-    """water_ladder in {safely_managed, basic}; ladder 'unknown' is unknown."""
-    ladder = water_ladder(units, **params).astype(object)
-    out = pd.Series(ladder.isin(["safely_managed", "basic"]).to_numpy(), index=units.index)
-    return out.astype("boolean").mask(ladder == "unknown", pd.NA)
-
-
-def _basic_sanitation(units: pd.DataFrame, params: Mapping[str, Any]) -> pd.Series:
-    """sanitation_ladder == basic (safely managed is not reported); 'unknown' is unknown."""
-    ladder = sanitation_ladder(units).astype(object)
-    out = pd.Series((ladder == "basic").to_numpy(), index=units.index).astype("boolean")
-    return out.mask(ladder == "unknown", pd.NA)
-
-
-def _documented(units: pd.DataFrame, params: Mapping[str, Any]) -> pd.Series:
-    """profiling.tenure.documented_security (legally recognised document)."""
-    return documented_security(units)
-
-
-def _perceived(units: pd.DataFrame, params: Mapping[str, Any]) -> pd.Series:
-    """profiling.tenure.perceived_security (no fear of losing the home)."""
-    return perceived_security(units, **params)
-
-
-_HOUSEHOLD_BASED_142 = (
-    " SDG 1.4.2 counts adults; without the members roster this is the share of households, "
-    "answered by the respondent for the household (an approximation, state it when reporting)."
-)
-
-DEFAULT_INDICATORS: tuple[Indicator, ...] = (
-    Indicator(
-        id="sdg_11_1_1_slum_population",
-        name="Population living in slum households",
-        description=(
-            "Share of people living in households with one or more of the five UN-Habitat "
-            "deprivations (improved water, improved sanitation, sufficient living area, "
-            "durable housing, secure tenure), weighted by household_size [M111]."
-        ),
-        reference="SDG 11.1.1; CRF Tier I",
-        unit="share",
-        population="people",
-        numerator=_slum_household,
-        denominator="people in households whose slum status is known",
-        parameters=_DEPRIVATION_DEFAULTS,
-        version="1",
-    ),
-    Indicator(
-        id="households_three_plus_deprivations",
-        name="Households with three or more deprivations",
-        description=(
-            "Share of households with at least 3 of the 5 UN-Habitat deprivations known; "
-            "unknown when the unknown components could still bring the count to 3."
-        ),
-        reference="SDG 11.1.1 (depth of deprivation); CRF Tier I",
-        unit="share",
-        population="households",
-        numerator=_three_or_more,
-        denominator="households whose count of deprivations is decided (>= 3 or < 3)",
-        parameters=_DEPRIVATION_DEFAULTS,
-        version="1",
-    ),
-    Indicator(
-        id="sdg_6_1_1_basic_water",
-        name="Population using at least basic drinking water",
-        description=(
-            "Share of people in households whose JMP drinking-water ladder is safely managed "
-            "or basic (improved source, round trip <= max_trip_min incl. queuing) [JMP2017]."
-        ),
-        reference="SDG 6.1.1; CRF Tier II",
-        unit="share",
-        population="people",
-        numerator=_basic_water,
-        denominator="people in households whose water ladder is known",
-        parameters={"max_trip_min": 30, "queue_included": True},
-        version="1",
-    ),
-    Indicator(
-        id="sdg_6_2_1_basic_sanitation",
-        name="Population using at least basic sanitation",
-        description=(
-            "Share of people in households with an improved facility not shared with other "
-            "households (JMP basic; safely managed needs excreta-management data) [JMP2017]."
-        ),
-        reference="SDG 6.2.1 (a); CRF Tier II",
-        unit="share",
-        population="people",
-        numerator=_basic_sanitation,
-        denominator="people in households whose sanitation ladder is known",
-        parameters={},
-        version="1",
-    ),
-    Indicator(
-        id="sdg_1_4_2_documented",
-        name="Households with legally recognised tenure documentation",
-        description="SDG 1.4.2 (a), from tenure_document [M142]." + _HOUSEHOLD_BASED_142,
-        reference="SDG 1.4.2 (a); CRF Tier II",
-        unit="share",
-        population="households",
-        numerator=_documented,
-        denominator="households whose documentation answer is known",
-        parameters={},
-        version="1",
-    ),
-    Indicator(
-        id="sdg_1_4_2_perceived",
-        name="Households perceiving their tenure as secure",
-        description=(
-            "SDG 1.4.2 (b), from tenure_secure_perceived; a reported eviction threat counts as "
-            "insecure when the answer is missing [M142]." + _HOUSEHOLD_BASED_142
-        ),
-        reference="SDG 1.4.2 (b); CRF Tier II",
-        unit="share",
-        population="households",
-        numerator=_perceived,
-        denominator="households whose perception answer is known",
-        parameters={"fallback_on_eviction_threat": True},
-        version="1",
-    ),
-)
-
-DEFAULT_REGISTRY = Registry(DEFAULT_INDICATORS)
-"""The registry the service uses; other modules add their definitions with ``register``."""
