@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from profiling import codelists as cl
+from profiling._memo import memo
 
 __all__ = ["as_bool", "as_number", "as_text", "code_group", "in_groups"]
 
@@ -30,15 +31,18 @@ def code_group(frame: pd.DataFrame, name: str, table: Mapping[str, cl.Code]) -> 
     ``None`` for missing values, codes outside the list and the group ``unknown`` (the
     ``other`` answer, which says nothing about the class).
     """
-    groups = {c.code: c.group for c in table.values() if c.group and c.group != "unknown"}
     if name not in frame.columns:
         return pd.Series([None] * len(frame), index=frame.index, dtype=object)
-    # Look up each distinct value once (a few codes, a million rows).
-    codes, uniques = pd.factorize(frame[name], use_na_sentinel=True)
-    lookup = np.array(
-        [groups.get(u) if isinstance(u, str) else None for u in uniques] + [None], dtype=object
-    )
-    return pd.Series(lookup[codes], index=frame.index, dtype=object)
+
+    def lookup() -> np.ndarray:
+        groups = {c.code: c.group for c in table.values() if c.group and c.group != "unknown"}
+        # Look up each distinct value once (a few codes, a million rows).
+        codes, uniques = pd.factorize(frame[name], use_na_sentinel=True)
+        found = [groups.get(u) if isinstance(u, str) else None for u in uniques]
+        return np.array([*found, None], dtype=object)[codes]
+
+    values = memo(frame, ("code_group", name, id(table)), lookup)
+    return pd.Series(values.copy(), index=frame.index, dtype=object)
 
 
 def as_bool(frame: pd.DataFrame, name: str) -> pd.Series:

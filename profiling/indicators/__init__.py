@@ -9,11 +9,11 @@ with their exact denominator, unknowns, a 95 % interval and their provenance.
 True
 """
 
+from profiling._memo import shared_work
 from profiling.indicators.definitions import (
     DEFAULT_INDICATORS,
     DEFAULT_REGISTRY,
     FLOOD_DEPTH_CLASSES,
-    shared_deprivations,
 )
 from profiling.indicators.privacy import (
     PERSONAL_COLUMNS,
@@ -51,7 +51,7 @@ __all__ = [
     "progress_to_target",
     "roll_up",
     "roll_up_many",
-    "shared_deprivations",
+    "shared_work",
     "suppress_small_cells",
     "tidy_table",
     "to_csv_bytes",

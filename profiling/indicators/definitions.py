@@ -36,9 +36,7 @@ References
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -47,6 +45,7 @@ import pandas as pd
 
 from profiling import codelists as cl
 from profiling._columns import code_group
+from profiling._memo import memo
 from profiling.deprivation import (
     deprivations,
     handwashing_ladder,
@@ -61,45 +60,36 @@ __all__ = [
     "DEFAULT_INDICATORS",
     "DEFAULT_REGISTRY",
     "FLOOD_DEPTH_CLASSES",
-    "shared_deprivations",
 ]
 
 FLOOD_DEPTH_CLASSES: tuple[str, ...] = ("none", "low", "medium", "high")
 """Default ordered hazard classes (InaSAFE flood depth [INASAFE]_), least to most hazardous."""
 
-_CACHE: ContextVar[dict[tuple[int, int, bytes], pd.DataFrame] | None] = ContextVar(
-    "deprivation_cache", default=None
-)
-
-
-@contextmanager
-def shared_deprivations() -> Iterator[None]:
-    """Within the block, indicators reuse one :func:`deprivations` table per frame and
-    parameters (11.1.1, its depth and the hazard figure all read it)."""
-    token = _CACHE.set({})
-    try:
-        yield
-    finally:
-        _CACHE.reset(token)
-
 
 def _deprivation_table(units: pd.DataFrame, params: Mapping[str, Any]) -> pd.DataFrame:
+    """:func:`deprivations` of ``units``, shared by every indicator within
+    :func:`profiling.indicators.shared_work` (11.1.1, its depth, the hazard figure)."""
     hazardous = units["hazardous_location"] if "hazardous_location" in units.columns else None
-    cache = _CACHE.get()
-    key = (id(units), len(units), orjson.dumps(dict(params), option=orjson.OPT_SORT_KEYS))
-    if cache is not None and key in cache:
-        return cache[key]
-    table = deprivations(units, hazardous_location=hazardous, **params)
-    if cache is not None:
-        cache[key] = table
-    return table
+    key = ("deprivations", orjson.dumps(dict(params), option=orjson.OPT_SORT_KEYS))
+    return memo(units, key, lambda: deprivations(units, hazardous_location=hazardous, **params))
+
+
+_WATER_DEFAULTS: dict[str, Any] = {"max_trip_min": 30, "queue_included": True}
+
+
+def _water(units: pd.DataFrame, params: Mapping[str, Any]) -> pd.Series:
+    key = ("water_ladder", orjson.dumps(dict(params), option=orjson.OPT_SORT_KEYS))
+    return memo(units, key, lambda: water_ladder(units, **params))
+
+
+def _sanitation(units: pd.DataFrame) -> pd.Series:
+    return memo(units, "sanitation_ladder", lambda: sanitation_ladder(units))
 
 
 def _ladder_is(ladder: pd.Series, levels: set[str]) -> pd.Series:
     """``True`` where the JMP level is in ``levels``; ``<NA>`` where it is ``unknown``."""
-    text = ladder.astype(object)
-    out = pd.Series(text.isin(levels).to_numpy(), index=ladder.index, dtype="boolean")
-    return out.mask(text == "unknown", pd.NA)
+    out = pd.Series(ladder.isin(levels).to_numpy(), index=ladder.index, dtype="boolean")
+    return out.mask((ladder == "unknown").to_numpy(), pd.NA)
 
 
 # -- Tier I: SDG 11.1.1 ----------------------------------------------------------------------
@@ -147,21 +137,21 @@ def _three_or_more(units: pd.DataFrame, params: Mapping[str, Any]) -> pd.Series:
 
 def _basic_water(units: pd.DataFrame, params: Mapping[str, Any]) -> pd.Series:
     """water_ladder in {safely_managed, basic}; ladder 'unknown' is unknown."""
-    return _ladder_is(water_ladder(units, **params), {"safely_managed", "basic"})
+    return _ladder_is(_water(units, params), {"safely_managed", "basic"})
 
 
 def _safely_managed_water(units: pd.DataFrame, params: Mapping[str, Any]) -> pd.Series:
     """water_ladder == safely_managed (improved, on premises, available when needed); an
     upper bound, as water quality is not tested. Unknown only when the source is unknown (an
     improved source off premises is not safely managed, whatever its trip time)."""
-    out = _ladder_is(water_ladder(units), {"safely_managed"})
+    out = _ladder_is(_water(units, _WATER_DEFAULTS), {"safely_managed"})
     source_known = code_group(units, "water_source", cl.DRINKING_WATER).notna()
     return out.mask(out.isna() & source_known.to_numpy(), False)
 
 
 def _basic_sanitation(units: pd.DataFrame, params: Mapping[str, Any]) -> pd.Series:
     """sanitation_ladder == basic (improved, not shared); 'unknown' is unknown."""
-    return _ladder_is(sanitation_ladder(units), {"basic"})
+    return _ladder_is(_sanitation(units), {"basic"})
 
 
 def _safely_managed_sanitation(units: pd.DataFrame, params: Mapping[str, Any]) -> pd.Series:
@@ -347,7 +337,7 @@ DEFAULT_INDICATORS: tuple[Indicator, ...] = (
         population="people",
         numerator=_basic_water,
         denominator=_PEOPLE_KNOWN.format("water ladder"),
-        parameters={"max_trip_min": 30, "queue_included": True},
+        parameters=_WATER_DEFAULTS,
     ),
     Indicator(
         id="sdg_6_2_1_safely_managed_sanitation",

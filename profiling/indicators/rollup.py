@@ -73,6 +73,7 @@ import orjson
 import pandas as pd
 
 import profiling
+from profiling._memo import memo, shared_work
 from profiling.indicators.privacy import assert_no_personal_columns
 from profiling.indicators.registry import POPULATION_SIZE_COLUMNS, Indicator
 
@@ -146,6 +147,65 @@ def wilson_interval(
 
 def _sorted_text(values: pd.Series) -> str:
     return ",".join(sorted({str(v) for v in values if pd.notna(v)}))
+
+
+def _factorized(units: pd.DataFrame, column: str) -> tuple[np.ndarray, pd.Index]:
+    """Sorted codes of one key column, missing values last (coded ``len(uniques)``)."""
+
+    def compute() -> tuple[np.ndarray, pd.Index]:
+        values = units[column]
+        try:
+            codes, uniques = pd.factorize(values, sort=True)
+        except TypeError:  # mixed types cannot be sorted: keep first-seen order
+            codes, uniques = pd.factorize(values, sort=False)
+        codes = np.where(codes < 0, len(uniques), codes).astype(np.int64)
+        return codes, pd.Index(uniques)
+
+    return memo(units, ("factorized", column), compute)
+
+
+def _group_codes(units: pd.DataFrame, keys: list[str]) -> tuple[np.ndarray, pd.DataFrame]:
+    """Group code of each unit and the table of group keys, sorted, missing keys last.
+
+    Equivalent to ``groupby(keys, dropna=False, sort=True, observed=True)``: ``ngroup()``
+    and the group index. Each column is factorized once per frame within
+    :func:`shared_work`, and the groups are the distinct mixed-radix combinations.
+    """
+    if not keys:
+        n = 1 if len(units) else 0
+        return np.zeros(len(units), dtype=np.int64), pd.DataFrame(index=range(n))
+
+    def compute() -> tuple[np.ndarray, pd.DataFrame]:
+        parts = [_factorized(units, c) for c in keys]
+        combined = np.zeros(len(units), dtype=np.int64)
+        for codes, uniques in parts:
+            combined = combined * (len(uniques) + 1) + codes
+        distinct, group = np.unique(combined, return_inverse=True)
+        columns: dict[str, Any] = {}
+        for column, (_, uniques) in zip(reversed(keys), reversed(parts), strict=True):
+            radix = len(uniques) + 1
+            code = distinct % radix
+            distinct = distinct // radix
+            values = np.full(len(code), None, dtype=object)
+            present = code < len(uniques)
+            values[present] = uniques.to_numpy(dtype=object)[code[present]]
+            columns[column] = values
+        table = pd.DataFrame({c: columns[c] for c in keys})
+        for c in keys:
+            if isinstance(units[c].dtype, pd.CategoricalDtype):
+                table[c] = table[c].astype(units[c].dtype)
+        return group.astype(np.int64).reshape(-1), table
+
+    return memo(units, ("groups", tuple(keys)), compute)
+
+
+def _upload_ids(uploads: pd.Series, codes: np.ndarray, mask: np.ndarray | None) -> pd.Series:
+    """Sorted, comma-separated upload ids per group code (units in ``mask`` only)."""
+    pairs = pd.DataFrame({"g": codes, "u": uploads.to_numpy()})
+    if mask is not None:
+        pairs = pairs[mask]
+    pairs = pairs.drop_duplicates()
+    return pairs.groupby("g")["u"].agg(_sorted_text)
 
 
 def _group_label(keys: pd.DataFrame) -> pd.Series:
@@ -222,6 +282,45 @@ def _design_variance(
     with np.errstate(divide="ignore", invalid="ignore"):
         part = np.where(nh > 1, nh / (nh - 1) * (s2 - s1 * s1 / nh), 0.0)
     return np.bincount(cell // n_strata, weights=np.maximum(part, 0.0), minlength=n_groups)
+
+
+def _unit_arrays(
+    units: pd.DataFrame,
+    indicator: Indicator,
+    params: Mapping[str, Any],
+    weight: str | None,
+    sample_weight: str | None,
+    unit_values: tuple[np.ndarray, np.ndarray] | None,
+) -> tuple[np.ndarray, ...]:
+    """Per-unit arrays shared by every grouping: in scope, known (0/1 floats), :math:`x_i` (0
+    when unknown), :math:`w_i m_i` (0 when unknown), and bit flags (1 in scope, 2 known,
+    4 known with :math:`x_i \\in \\{0, 1\\}`, 8 known with :math:`x_i = 1`) counted together by
+    one integer ``bincount`` per grouping."""
+    if unit_values is None:
+        x = indicator.values(units, params).to_numpy(dtype=float)
+        scope = indicator.in_scope(units, params).to_numpy(dtype=float)
+    else:
+        x, scope = unit_values
+    size_col = weight or POPULATION_SIZE_COLUMNS[indicator.population]
+    if size_col is None:
+        m = np.ones(len(units))
+    else:
+        if size_col not in units.columns:
+            raise KeyError(f"size column {size_col!r} missing ({indicator.population})")
+        m = pd.to_numeric(units[size_col], errors="coerce").to_numpy(dtype=float)
+        m = np.where(m >= 0, m, np.nan)
+    if sample_weight is None:
+        w = np.ones(len(units))
+    else:
+        w = pd.to_numeric(units[sample_weight], errors="coerce").to_numpy(dtype=float)
+        w = np.where(w > 0, w, np.nan)
+    in_scope = scope != 0  # NaN scope stays: an unknown
+    known = in_scope & np.isfinite(x) & np.isfinite(m) & np.isfinite(w) & np.isfinite(scope)
+    xk = np.where(known, x, 0.0)
+    a = np.where(known, w * m, 0.0)
+    binary = known & ((xk == 0) | (xk == 1))
+    flags = in_scope + 2 * known + 4 * binary + 8 * (binary & (xk == 1))
+    return in_scope.astype(float), known.astype(float), xk, a, flags.astype(np.int64)
 
 
 def roll_up(
@@ -302,49 +401,34 @@ def roll_up(
         raise KeyError(f"grouping columns missing from units: {missing}")
     params = indicator.resolve_parameters(parameters)
 
-    if unit_values is None:
-        x = indicator.values(units, params).to_numpy(dtype=float)
-        scope = indicator.in_scope(units, params).to_numpy(dtype=float)
-    else:
-        x, scope = unit_values
-    size_col = weight or POPULATION_SIZE_COLUMNS[indicator.population]
-    if size_col is None:
-        m = np.ones(len(units))
-    else:
-        if size_col not in units.columns:
-            raise KeyError(f"size column {size_col!r} missing ({indicator.population})")
-        m = pd.to_numeric(units[size_col], errors="coerce").to_numpy(dtype=float)
-        m = np.where(m >= 0, m, np.nan)
+    arrays = memo(
+        units,
+        (
+            "unit_arrays",
+            indicator.id,
+            indicator.version,
+            orjson.dumps(params, option=orjson.OPT_SORT_KEYS),
+            weight,
+            sample_weight,
+        ),
+        lambda: _unit_arrays(units, indicator, params, weight, sample_weight, unit_values),
+    )
+    in_scope, _, xk, a, flags = arrays
     census = sample_weight is None and psu is None and strata is None
-    if sample_weight is None:
-        w = np.ones(len(units))
-    else:
-        w = pd.to_numeric(units[sample_weight], errors="coerce").to_numpy(dtype=float)
-        w = np.where(w > 0, w, np.nan)
 
-    in_scope = scope != 0  # NaN scope stays: an unknown
-    known = in_scope & np.isfinite(x) & np.isfinite(m) & np.isfinite(w) & np.isfinite(scope)
-
-    if keys:
-        codes_frame = units[keys]
-        grouped = codes_frame.groupby(keys, dropna=False, sort=True, observed=True)
-        codes = grouped.ngroup().to_numpy()
-        key_table = grouped.size().index.to_frame(index=False)
-        n_groups = len(key_table)
-    else:
-        codes = np.zeros(len(units), dtype=np.int64)
-        key_table = pd.DataFrame(index=range(1 if len(units) else 0))
-        n_groups = len(key_table)
+    codes, key_table = _group_codes(units, keys)
+    n_groups = len(key_table)
 
     def total(values: np.ndarray) -> np.ndarray:
         return np.bincount(codes, weights=values, minlength=n_groups)[:n_groups]
 
-    xk = np.where(known, x, 0.0)
-    a = np.where(known, w * m, 0.0)
     num = total(a * xk)
     den = total(a)
-    n_units = total(in_scope.astype(float))
-    n_known = total(known.astype(float))
+    combos = np.bincount(codes * 16 + flags, minlength=16 * n_groups).reshape(n_groups, 16)
+    bits = np.arange(16)
+    n_units, n_known, n_binary, n_ones = (
+        combos[:, (bits & bit) > 0].sum(axis=1).astype(float) for bit in (1, 2, 4, 8)
+    )
     totals_only = indicator.statistic == "total"
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(den > 0, num / den, np.nan)
@@ -354,9 +438,8 @@ def roll_up(
         lo = hi = np.full(n_groups, np.nan)
         method = "census_exact"
     elif census:
-        binary = known & ((xk == 0) | (xk == 1))
-        all_binary = total(binary.astype(float)) == n_known
-        lo, hi = wilson_interval(total(np.where(known, xk, 0.0)), n_known)
+        all_binary = n_binary == n_known
+        lo, hi = wilson_interval(n_ones, n_known)
         lo = np.where(all_binary, lo, np.nan)
         hi = np.where(all_binary, hi, np.nan)
         method = "wilson_unweighted_households"
@@ -377,13 +460,14 @@ def roll_up(
         elif totals_only:
             lo = np.maximum(lo, 0.0)
 
+    upload_ids: Any = ""
     if upload_column is not None and upload_column in units.columns and n_groups:
-        pairs = pd.DataFrame({"g": codes, "u": units[upload_column].to_numpy()})
-        pairs = pairs[in_scope].drop_duplicates()
-        by_group = pairs.groupby("g")["u"].agg(_sorted_text)
-        upload_ids: Any = by_group.reindex(range(n_groups), fill_value="").to_numpy()
-    else:
-        upload_ids = ""
+        if bool(in_scope.all()):  # the same for every indicator of this grouping: shared
+            key = ("upload_ids", tuple(keys), upload_column)
+            upload_ids = memo(units, key, lambda: _upload_ids(units[upload_column], codes, None))
+        else:
+            upload_ids = _upload_ids(units[upload_column], codes, in_scope.astype(bool))
+        upload_ids = upload_ids.reindex(range(n_groups), fill_value="").to_numpy()
     key_frame = key_table[by].copy() if n_groups else pd.DataFrame(columns=by)
     if round_column and n_groups:
         key_frame["round"] = key_table[round_column].to_numpy()
@@ -396,6 +480,7 @@ def roll_up(
         "ci_low": lo,
         "ci_high": hi,
     }
+    labels = memo(units, ("labels", tuple(keys)), lambda: _group_label(key_frame[by]).to_numpy())
     return tidy_table(
         indicator,
         key_frame,
@@ -404,6 +489,7 @@ def roll_up(
         parameters=params,
         upload_ids=upload_ids,
         computed_at=computed_at,
+        labels=labels,
     )
 
 
@@ -417,6 +503,7 @@ def tidy_table(
     upload_ids: Any = "",
     source: str = "enumeration",
     computed_at: datetime | None = None,
+    labels: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Assemble indicator rows in the standard tidy layout, with provenance.
 
@@ -443,6 +530,8 @@ def tidy_table(
         Where the values come from: ``"enumeration"``, ``"profile"``, ``"mel_entry"``...
     computed_at : datetime, optional, keyword-only
         Timestamp to record (default: now, UTC).
+    labels : numpy.ndarray, optional, keyword-only
+        The ``group`` labels when already built (else made from the group columns).
 
     Returns
     -------
@@ -458,7 +547,7 @@ def tidy_table(
         {
             "indicator_id": [indicator.id] * n,
             "indicator_version": [indicator.version] * n,
-            "group": _group_label(keys[by]).to_numpy() if n else [],
+            "group": labels if labels is not None else _group_label(keys[by]).to_numpy(),
         }
     )
     for col in by:
@@ -509,18 +598,19 @@ def roll_up_many(
         indicator.in_scope(units, params).to_numpy(dtype=float),
     )
     stamp = computed_at or datetime.now(UTC)
-    tables = [
-        roll_up(
-            units,
-            indicator,
-            by=by,
-            parameters=parameters,
-            computed_at=stamp,
-            unit_values=values,
-            **options,
-        )
-        for by in groupings
-    ]
+    with shared_work():
+        tables = [
+            roll_up(
+                units,
+                indicator,
+                by=by,
+                parameters=parameters,
+                computed_at=stamp,
+                unit_values=values,
+                **options,
+            )
+            for by in groupings
+        ]
     return pd.concat(tables, ignore_index=True, sort=False)
 
 

@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from profiling.indicators.definitions import DEFAULT_REGISTRY, shared_deprivations
+from profiling._memo import shared_work
+from profiling.indicators.definitions import DEFAULT_REGISTRY
 from profiling.indicators.registry import POPULATION_SIZE_COLUMNS, Registry
 from profiling.indicators.rollup import roll_up_many
 
@@ -148,7 +149,7 @@ def indicator_table(
     stamp = computed_at or datetime.now(UTC)
     tables: list[pd.DataFrame] = []
     skipped: dict[str, str] = {}
-    with shared_deprivations():
+    with shared_work():
         for indicator in chosen:
             size = POPULATION_SIZE_COLUMNS[indicator.population]
             needed = [*indicator.requires, *([size] if size else [])]
