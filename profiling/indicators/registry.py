@@ -100,10 +100,13 @@ class Indicator:
     universe : callable or str or None
         Optional scope: ``f(units, parameters)`` or a column, ``True`` for units in scope.
         Units out of scope (``False``) are left out entirely; unknown scope counts as unknown.
-    statistic : {"ratio", "total"}
+    statistic : {"ratio", "total", "ratio_of_sums"}
         ``"ratio"`` (default): the value is :math:`N/D` (a share, a mean). ``"total"``: the
         value is the total :math:`N` (people exposed, structures in a class), with the
-        design-based variance of a total for samples.
+        design-based variance of a total for samples. ``"ratio_of_sums"``: the numerator
+        gives each unit's own count :math:`n_i` (households with water in a structure), so
+        :math:`N = \\sum w_i n_i` and :math:`D = \\sum w_i m_i`; a unit with
+        :math:`m_i = 0` and :math:`n_i > 0` still adds its count, as the source's own sums do.
     requires : tuple of str
         Columns that must be present (joined from an analysis: ``hazard_class``, distances);
         :func:`profiling.indicators.indicator_table` skips the indicator, saying why, when
@@ -122,7 +125,7 @@ class Indicator:
     parameters: Mapping[str, Any] = field(default_factory=dict, hash=False)
     version: str = "1"
     universe: NumeratorFn | str | None = field(default=None, hash=False, compare=False)
-    statistic: Literal["ratio", "total"] = "ratio"
+    statistic: Literal["ratio", "total", "ratio_of_sums"] = "ratio"
     requires: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -131,8 +134,10 @@ class Indicator:
                 f"indicator {self.id!r}: population {self.population!r} not one of "
                 f"{sorted(POPULATION_SIZE_COLUMNS)}"
             )
-        if self.statistic not in ("ratio", "total"):
-            raise ValueError(f"indicator {self.id!r}: statistic must be 'ratio' or 'total'")
+        if self.statistic not in ("ratio", "total", "ratio_of_sums"):
+            raise ValueError(
+                f"indicator {self.id!r}: statistic must be 'ratio', 'total' or 'ratio_of_sums'"
+            )
         object.__setattr__(self, "parameters", MappingProxyType(dict(self.parameters)))
 
     def resolve_parameters(self, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:

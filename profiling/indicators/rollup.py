@@ -292,8 +292,9 @@ def _unit_arrays(
     sample_weight: str | None,
     unit_values: tuple[np.ndarray, np.ndarray] | None,
 ) -> tuple[np.ndarray, ...]:
-    """Per-unit arrays shared by every grouping: in scope, known (0/1 floats), :math:`x_i` (0
-    when unknown), :math:`w_i m_i` (0 when unknown), and bit flags (1 in scope, 2 known,
+    """Per-unit arrays shared by every grouping: in scope, known (0/1 floats), the numerator
+    contribution :math:`w_i m_i x_i` (:math:`w_i x_i` for ``ratio_of_sums``; 0 when unknown),
+    :math:`w_i m_i` (0 when unknown), and bit flags (1 in scope, 2 known,
     4 known with :math:`x_i \\in \\{0, 1\\}`, 8 known with :math:`x_i = 1`) counted together by
     one integer ``bincount`` per grouping."""
     if unit_values is None:
@@ -318,9 +319,14 @@ def _unit_arrays(
     known = in_scope & np.isfinite(x) & np.isfinite(m) & np.isfinite(w) & np.isfinite(scope)
     xk = np.where(known, x, 0.0)
     a = np.where(known, w * m, 0.0)
-    binary = known & ((xk == 0) | (xk == 1))
+    if indicator.statistic == "ratio_of_sums":  # x_i is already the unit's numerator count
+        contribution = np.where(known, w * xk, 0.0)
+        binary = np.zeros(len(units), dtype=bool)
+    else:
+        contribution = a * xk
+        binary = known & ((xk == 0) | (xk == 1))
     flags = in_scope + 2 * known + 4 * binary + 8 * (binary & (xk == 1))
-    return in_scope.astype(float), known.astype(float), xk, a, flags.astype(np.int64)
+    return in_scope.astype(float), known.astype(float), contribution, a, flags.astype(np.int64)
 
 
 def roll_up(
@@ -413,7 +419,7 @@ def roll_up(
         ),
         lambda: _unit_arrays(units, indicator, params, weight, sample_weight, unit_values),
     )
-    in_scope, _, xk, a, flags = arrays
+    in_scope, _, contribution, a, flags = arrays
     census = sample_weight is None and psu is None and strata is None
 
     codes, key_table = _group_codes(units, keys)
@@ -422,7 +428,7 @@ def roll_up(
     def total(values: np.ndarray) -> np.ndarray:
         return np.bincount(codes, weights=values, minlength=n_groups)[:n_groups]
 
-    num = total(a * xk)
+    num = total(contribution)
     den = total(a)
     combos = np.bincount(codes * 16 + flags, minlength=16 * n_groups).reshape(n_groups, 16)
     bits = np.arange(16)
@@ -437,6 +443,13 @@ def roll_up(
     if census and totals_only:
         lo = hi = np.full(n_groups, np.nan)
         method = "census_exact"
+    elif census and indicator.statistic == "ratio_of_sums":
+        # counts of households: Wilson on sum(n) successes among sum(m) households
+        integral = (num == np.round(num)) & (den == np.round(den)) & (num <= den)
+        lo, hi = wilson_interval(num, den)
+        lo = np.where(integral, lo, np.nan)
+        hi = np.where(integral, hi, np.nan)
+        method = "wilson_counts"
     elif census:
         all_binary = n_binary == n_known
         lo, hi = wilson_interval(n_ones, n_known)
@@ -445,10 +458,11 @@ def roll_up(
         method = "wilson_unweighted_households"
     else:
         if totals_only:  # z_i = w_i m_i x_i
-            z = a * xk
+            z = contribution
             method = "design_based_total"
         else:  # d_i = w_i m_i (x_i - R_g) / D_g on known units, 0 elsewhere
-            z = a * (xk - np.nan_to_num(ratio)[codes]) / np.where(den > 0, den, 1.0)[codes]
+            r_unit = np.nan_to_num(ratio)[codes]
+            z = (contribution - a * r_unit) / np.where(den > 0, den, 1.0)[codes]
             method = "taylor_linearised_ratio"
         psu_codes, stratum_of_psu = _design(units, round_column, psu, strata)
         var = _design_variance(z, codes, n_groups, psu_codes, stratum_of_psu)

@@ -21,25 +21,18 @@ Shares are *ratios of sums* over the structures of a group:
 
 .. math:: \\text{share}_x = \\frac{\\sum_s \\text{households\\_x}_s}{\\sum_s \\text{households}_s}
 
-Two ways to compute them, which agree whenever the data are consistent:
+:func:`roll_up_structures` runs :func:`profiling.indicators.roll_up` on a definition of
+:data:`STRUCTURE_REGISTRY` (``statistic="ratio_of_sums"``): unit size :math:`m_s` =
+``households``, per-unit numerator count ``households_x``, so the value is exactly the source's
+own ``sum(WATER) / sum(HOUSEHOLD)``, with its interval (Wilson on the household counts) and
+provenance. A structure whose count or household number is missing is *unknown* (left out of
+both sums). :func:`totals` returns the exact sums of the count columns per group.
 
-* :func:`roll_up_structures` runs :func:`profiling.indicators.roll_up` on a definition of
-  :data:`STRUCTURE_REGISTRY` with the unit size :math:`m_s` = ``households`` and the per-unit
-  value :math:`x_s` = ``households_x / households``, so that
-  :math:`\\sum m_s x_s / \\sum m_s` is the ratio of sums above, with its interval and
-  provenance. A structure with **0 households but a positive count** (inconsistent: who is
-  supplied?) has no defined :math:`x_s`; it is left out as *unknown* (``unknown`` column) and
-  its count is not in the numerator. A structure with 0 households and a 0 count contributes
-  nothing (:math:`m_s = 0`) and is not unknown.
-* :func:`totals` returns the exact sums of the count columns per group over **every**
-  structure (inconsistent ones included), i.e. the source's own ``sum(WATER) /
-  sum(HOUSEHOLD)``, with provenance columns. Use it for totals of people and households and
-  to compare with the roll-up: a difference is exactly the count held by inconsistent
-  structures.
-
-In Kianda 589 of 1,510 structures have 0 households, and some of them report water (15),
-toilets (20), electricity (71) or owners (18): the two figures differ there and both are
-shown in the test's table.
+A structure with **0 households but a positive count** is inconsistent (who is supplied?):
+its count is kept in the numerator, as the source's sums keep it, and
+:func:`inconsistent_structures` lists such structures for the data-quality report. In
+Kianda 589 of 1,510 structures have 0 households, and some of them report water (7
+structures, 15 households), toilets, electricity or owners.
 """
 
 from __future__ import annotations
@@ -62,6 +55,7 @@ __all__ = [
     "STRUCTURE_REGISTRY",
     "STRUCTURE_SIZE_COLUMN",
     "household_share",
+    "inconsistent_structures",
     "roll_up_structures",
     "totals",
 ]
@@ -81,10 +75,9 @@ STRUCTURE_COUNT_COLUMNS: tuple[str, ...] = (
 
 
 def household_share(column: str) -> NumeratorFn:
-    """Numerator function: ``column / households`` per structure.
+    """Numerator function of a ratio of sums: the structure's count ``column``.
 
-    ``0 / 0`` is 0 (an empty structure adds nothing, :math:`m_s = 0`); a positive count over
-    0 households, or a missing count, is unknown (``NaN``).
+    Missing or negative counts are unknown (``NaN``).
 
     Parameters
     ----------
@@ -98,16 +91,10 @@ def household_share(column: str) -> NumeratorFn:
     """
 
     def share(units: pd.DataFrame, params: Mapping[str, Any]) -> pd.Series:
-        num = pd.to_numeric(units[column], errors="coerce").astype("float64")
-        den = pd.to_numeric(units[STRUCTURE_SIZE_COLUMN], errors="coerce").astype("float64")
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.where(den > 0, num / den, np.where(num == 0, 0.0, np.nan))
-        return pd.Series(ratio, index=units.index, dtype="float64")
+        count = pd.to_numeric(units[column], errors="coerce").astype("float64")
+        return count.where(count >= 0, np.nan)
 
-    share.__doc__ = (
-        f"{column} / households per structure (0 when both are 0; unknown when households "
-        f"is 0 and {column} is positive, or either is missing)"
-    )
+    share.__doc__ = f"{column} per structure (summed over sum of households; missing: unknown)"
     share.__name__ = f"share_{column}"
     return share
 
@@ -118,17 +105,17 @@ def _share_indicator(id_: str, name: str, column: str, meaning: str, reference: 
         name=name,
         description=(
             f"Share of households that {meaning}: sum of {column} over sum of households in "
-            "the group's structures (ratio of sums; roll up with weight='households', see "
-            "roll_up_structures). Structures with 0 households and a positive count are "
-            "unknown."
+            "the group's structures (ratio of sums, as the source's own totals; roll up with "
+            "roll_up_structures). Structures with a missing count are unknown."
         ),
         reference=reference,
         unit="share",
         population="households",
         numerator=household_share(column),
-        denominator="households in structures whose count is consistent (known)",
+        denominator="households in structures whose count is known",
         parameters={},
-        version="1",
+        version="2",
+        statistic="ratio_of_sums",
     )
 
 
@@ -194,7 +181,7 @@ def roll_up_structures(
     -------
     pandas.DataFrame
         The roll-up table: ``numerator`` = households with the service, ``denominator`` =
-        households, ``unknown`` = inconsistent structures (0 households, positive count).
+        households, ``unknown`` = structures with the count or households missing.
     """
     rc = round_column if round_column in structures.columns else None
     return roll_up(
@@ -206,6 +193,20 @@ def roll_up_structures(
         upload_column=upload_column,
         computed_at=computed_at,
     )
+
+
+def inconsistent_structures(structures: pd.DataFrame, column: str) -> pd.Series:
+    """Structures with 0 households but a positive ``column`` count (data-quality flag).
+
+    Examples
+    --------
+    >>> s = pd.DataFrame({"households": [0, 0, 2], "households_water": [3, 0, 5]})
+    >>> inconsistent_structures(s, "households_water").tolist()
+    [True, False, False]
+    """
+    households = pd.to_numeric(structures[STRUCTURE_SIZE_COLUMN], errors="coerce")
+    count = pd.to_numeric(structures[column], errors="coerce")
+    return ((households == 0) & (count > 0)).rename(f"inconsistent_{column}")
 
 
 def _id_list(values: pd.Series) -> str:

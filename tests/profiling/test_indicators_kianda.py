@@ -9,8 +9,10 @@ import pandas as pd
 import pyogrio
 import pytest
 
+from profiling.indicators import wilson_interval
 from profiling.indicators.structures import (
     STRUCTURE_REGISTRY,
+    inconsistent_structures,
     roll_up_structures,
     totals,
 )
@@ -58,10 +60,18 @@ def test_structure_share_hand_computed():
     # A: (1 + 4 + 0) / (2 + 4 + 0); the empty structure (0/0) is not unknown.
     assert (a["numerator"], a["denominator"], a["unknown"], a["n_units"]) == (5, 6, 0, 3)
     assert a["value"] == pytest.approx(5 / 6, abs=1e-15)
-    # B: 2 water over 0 households is inconsistent (unknown), the missing count too.
-    assert (b["denominator"], b["unknown"], b["n_units"]) == (0, 2, 2)
+    # B: 2 water over 0 households is kept in the numerator, as the source's sums keep it
+    # (inconsistent_structures flags it); the structure with a missing count is unknown.
+    assert (b["numerator"], b["denominator"], b["unknown"], b["n_units"]) == (2, 0, 1, 2)
     assert np.isnan(b["value"])
+    assert inconsistent_structures(_tiny(), "households_water").tolist() == [
+        False, False, False, True, False,
+    ]  # fmt: skip
     assert a["upload_ids"] == "1,2" and a["round"] == "r1"
+    # Census of households: Wilson interval on 5 of 6 households.
+    lo, hi = wilson_interval(5, 6)
+    assert (a["ci_low"], a["ci_high"]) == (pytest.approx(lo), pytest.approx(hi))
+    assert a["ci_method"] == "wilson_counts"
 
 
 def test_structure_share_empty_and_all_zero():
@@ -128,36 +138,33 @@ def test_shares_equal_ratio_of_source_sums(kianda):
         # Exact totals: every structure, as the source's own sum(X) / sum(HOUSEHOLD).
         share_all = city[canon] / city["households"]
         assert abs(share_all - expected) < 1e-12
-        # Roll-up (ratio estimator, m = households): structures with 0 households and a
-        # positive count are unknown; the rest gives the same ratio of sums.
+        # Roll-up (ratio of sums, m = households): the source's own share, every structure.
         table = roll_up_structures(
             canonical, STRUCTURE_REGISTRY.get(ind_id), by=(), computed_at=STAMP
         )
         row = table.iloc[0]
-        consistent = (hh > 0) | (source[col] == 0)
-        assert abs(row["value"] - source.loc[consistent, col].sum() / hh.sum()) < 1e-12
-        assert abs(row["numerator"] - source.loc[consistent, col].sum()) < 1e-9
+        assert abs(row["value"] - expected) < 1e-12
+        assert row["numerator"] == source[col].sum()
         assert row["denominator"] == hh.sum()
-        assert row["unknown"] == int((~consistent).sum())
-        assert row["n_units"] == len(source)
-        held = source.loc[~consistent, col].sum()
-        assert abs((share_all - row["value"]) * hh.sum() - held) < 1e-9
+        assert (row["unknown"], row["n_units"]) == (0, len(source))
+        inconsistent = inconsistent_structures(canonical, canon)
         rows.append(
             {
                 "indicator": ind_id,
-                "value_all_structures": share_all,
-                "numerator_all": city[canon],
-                "value_roll_up": row["value"],
-                "numerator_roll_up": row["numerator"],
+                "value": row["value"],
+                "numerator": row["numerator"],
                 "denominator": row["denominator"],
-                "unknown_structures": row["unknown"],
+                "ci_low": row["ci_low"],
+                "ci_high": row["ci_high"],
+                "inconsistent_structures": int(inconsistent.sum()),
+                "their_households_x": source.loc[inconsistent.to_numpy(), col].sum(),
             }
         )
     rows.extend(
         {
             "indicator": f"total_{total}",
-            "value_all_structures": city[total],
-            "numerator_all": city[total],
+            "value": city[total],
+            "numerator": city[total],
             "denominator": float("nan"),
         }
         for total in ("population", "households")
