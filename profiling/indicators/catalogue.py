@@ -7,6 +7,7 @@ current, so the published definitions never drift from the code.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -17,7 +18,18 @@ from profiling.indicators.projects import PROJECT_REGISTRY
 from profiling.indicators.registry import Indicator, Registry
 from profiling.indicators.structures import STRUCTURE_REGISTRY
 
-__all__ = ["CATALOGUE", "all_indicators", "catalogue_records", "definitions_markdown"]
+__all__ = [
+    "CATALOGUE",
+    "README_MARKERS",
+    "all_indicators",
+    "catalogue_records",
+    "definitions_markdown",
+    "readme_section",
+    "write_readme",
+]
+
+README_MARKERS = ("<!-- indicator-definitions:start -->", "<!-- indicator-definitions:end -->")
+"""The README lines between which :func:`definitions_markdown` is written."""
 
 CATALOGUE: Mapping[str, tuple[Registry, str]] = MappingProxyType(
     {
@@ -105,5 +117,20 @@ def definitions_markdown() -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-if __name__ == "__main__":  # pragma: no cover - used by `make docs`
-    print(definitions_markdown(), end="")
+def readme_section(text: str) -> str:
+    """The text between :data:`README_MARKERS` (``ValueError`` when they are missing)."""
+    start, end = README_MARKERS
+    if start not in text or end not in text:
+        raise ValueError(f"README lacks the markers {README_MARKERS}")
+    return text.split(start, 1)[1].split(end, 1)[0].strip("\n") + "\n"
+
+
+def write_readme(path: Path) -> None:
+    """Rewrite the definitions section of the README at ``path`` (``make docs``)."""
+    text = path.read_text(encoding="utf-8")
+    readme_section(text)  # checks the markers
+    start, end = README_MARKERS
+    before, rest = text.split(start, 1)
+    after = rest.split(end, 1)[1]
+    body = f"{start}\n\n{definitions_markdown()}\n{end}"
+    path.write_text(before + body + after, encoding="utf-8")

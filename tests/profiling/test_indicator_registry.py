@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import orjson
 import pandas as pd
 import pytest
 
 from profiling.indicators import DEFAULT_REGISTRY, Indicator, Registry
+from profiling.indicators.catalogue import all_indicators, definitions_markdown, readme_section
 
 GOOD = {  # a household deprived of nothing (all five known)
     "water_source": "piped_dwelling",
@@ -151,3 +154,11 @@ def test_column_numerator_and_universe() -> None:
     assert ind.in_scope(frame).tolist() == [1.0, 1.0, 1.0, 0.0]
     with pytest.raises(KeyError, match="missing"):
         ind.values(frame.drop(columns="flag"))
+
+
+def test_readme_lists_every_definition_as_generated() -> None:
+    """`make docs` output is committed: the README shows the registries as they are."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    assert readme_section(readme) == definitions_markdown(), "run `make docs`"
+    for indicator in all_indicators():
+        assert f"`{indicator.id}`" in readme
