@@ -39,12 +39,33 @@ class Settings(BaseSettings):
         20.0, gt=0, description="GPS accuracy (m) beyond which a point is reported."
     )
     busy_timeout_ms: int = Field(30_000, ge=0, description="SQLite busy timeout (ms).")
+    service_db_path: Path | None = Field(
+        None,
+        description="Service database: API keys, audit log, jobs, targets "
+        "(default: `<store>.service.sqlite` beside the store).",
+    )
+    host: str = Field("127.0.0.1", description="Address `geo-service serve` listens on.")
+    port: int = Field(8000, ge=1, le=65535, description="Port `geo-service serve` listens on.")
+    max_page_size: int = Field(
+        10_000, gt=0, description="Largest `limit` of an OGC items page (features)."
+    )
+    small_cell_k: int = Field(
+        5, ge=1, description="Cells built from fewer households are suppressed in public outputs."
+    )
+    job_workers: int = Field(1, ge=1, description="Background job threads (uploads, recomputes).")
 
     @model_validator(mode="after")
     def _default_work_dir(self) -> Settings:
         if self.work_dir is None:
             self.work_dir = self.store_path.parent / "jobs"
         return self
+
+    @property
+    def service_db(self) -> Path:
+        """The service database path (``service_db_path`` or its default)."""
+        if self.service_db_path is not None:
+            return self.service_db_path
+        return self.store_path.with_name(self.store_path.stem + ".service.sqlite")
 
     @property
     def max_upload_bytes(self) -> int:

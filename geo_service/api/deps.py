@@ -1,0 +1,133 @@
+"""Shared objects of the application and the FastAPI dependencies that hand them out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Header, HTTPException, Request, status
+
+from geo_service.access import PUBLIC, Principal, SettlementScope, visible_settlements
+from geo_service.servicedb import Role, ServiceDB
+from geo_service.settings import Settings
+from geo_service.storage import GeoPackageStore
+
+__all__ = [
+    "Caller",
+    "Services",
+    "audit",
+    "get_principal",
+    "get_services",
+    "require",
+    "settlement_scope",
+]
+
+
+@dataclass
+class Services:
+    """What every request may need: settings, the data store, the service database."""
+
+    settings: Settings
+    store: GeoPackageStore
+    db: ServiceDB
+
+    @classmethod
+    def open(cls, settings: Settings) -> Services:
+        """Open the store and the service database named by ``settings``."""
+        store = GeoPackageStore(settings.store_path, busy_timeout_ms=settings.busy_timeout_ms)
+        db = ServiceDB(settings.service_db, busy_timeout_ms=settings.busy_timeout_ms)
+        return cls(settings=settings, store=store, db=db)
+
+    def close(self) -> None:
+        """Close the store's connections."""
+        self.store.close()
+
+
+def get_services(request: Request) -> Services:
+    """The application's :class:`Services`."""
+    services: Services = request.app.state.services
+    return services
+
+
+_UNAUTHORIZED = {"WWW-Authenticate": 'Bearer realm="geo-service"'}
+
+
+def get_principal(
+    request: Request,
+    authorization: Annotated[str | None, Header(description="`Bearer <api key>`")] = None,
+    x_api_key: Annotated[str | None, Header(alias="X-API-Key", description="API key")] = None,
+) -> Principal:
+    """The caller: from ``Authorization: Bearer <key>`` or ``X-API-Key``; anonymous callers
+    are :data:`geo_service.access.PUBLIC`. A key that is malformed, unknown or revoked is a
+    401 (never silently anonymous)."""
+    token = x_api_key
+    if authorization:
+        scheme, _, value = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                "Authorization must be 'Bearer <api key>'",
+                headers=_UNAUTHORIZED,
+            )
+        token = value.strip()
+    if not token:
+        return PUBLIC
+    key = get_services(request).db.authenticate(token)
+    if key is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, "invalid or revoked API key", headers=_UNAUTHORIZED
+        )
+    return Principal(role=key.role, org=key.org, key_id=key.key_id)
+
+
+Caller = Annotated[Principal, Depends(get_principal)]
+"""Dependency: the calling :class:`Principal` (public when no key)."""
+
+
+def require(*roles: Role) -> Callable[[Principal], Principal]:
+    """Dependency allowing only ``roles`` (admins always): 401 without a key, 403 otherwise."""
+    allowed = frozenset(roles) | {Role.admin}
+
+    def check(principal: Caller) -> Principal:
+        if principal.role in allowed:
+            return principal
+        if principal.role is Role.public:
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED, "an API key is needed", headers=_UNAUTHORIZED
+            )
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"role {principal.role.value!r} may not do this "
+            f"(allowed: {', '.join(sorted(r.value for r in allowed))})",
+        )
+
+    return check
+
+
+def settlement_scope(
+    services: Services, principal: Principal, *, household_level: bool
+) -> SettlementScope:
+    """The settlements whose rows ``principal`` may see (owners read per request: a
+    publication takes effect at once)."""
+    owners = services.db.owners()
+    return visible_settlements(principal, owners, household_level=household_level)
+
+
+def audit(
+    services: Services,
+    principal: Principal,
+    action: str,
+    resource: str,
+    detail: dict[str, object] | None = None,
+) -> None:
+    """Write one line to the audit log (uploads, household-level reads, key and publication
+    changes)."""
+    services.db.audit(
+        key_id=principal.key_id,
+        role=principal.role,
+        org=principal.org,
+        action=action,
+        resource=resource,
+        detail=detail,
+    )
