@@ -530,7 +530,8 @@ class ServiceDB:
         with self._read() as con:
             rows = con.execute(
                 'SELECT city, indicator_id, "group", baseline, baseline_year, target, '
-                'target_year, set_by, set_at FROM targets WHERE city = ? ORDER BY indicator_id, "group"',
+                "target_year, set_by, set_at FROM targets WHERE city = ? "
+                'ORDER BY indicator_id, "group"',
                 (city,),
             ).fetchall()
         return [Target(*r) for r in rows]
