@@ -20,6 +20,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from rich.table import Table
 
 from geo_service.ingestion import IngestRequest, ingest_file, validate_file
+from geo_service.servicedb import Role, ServiceDB
 from geo_service.settings import Settings, get_settings
 from geo_service.storage import GeoPackageStore, StoreError
 from profiling.errors import ProfilingError, ValidationFailed
@@ -326,6 +327,129 @@ def demo(
     settings = _settings(store or Path("data/demo.gpkg"))
     with _clear_errors():
         run_demo(dest, settings=settings, households=households, seed=seed, console=out)
+
+
+@app.command()
+def serve(
+    store: StoreOpt = None,
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on [env GEO_SERVICE_HOST].")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port [env GEO_SERVICE_PORT].")] = None,
+) -> None:
+    """Serve the HTTP API (OGC API Features, indicators, uploads) with uvicorn."""
+    import uvicorn  # noqa: PLC0415  (only for this command)
+
+    from geo_service.api import create_app  # noqa: PLC0415
+
+    settings = _settings(store)
+    with _clear_errors():
+        application = create_app(settings)
+        out.print(
+            f"serving {settings.store_path} on http://{host or settings.host}:"
+            f"{port or settings.port} (docs at /docs)"
+        )
+        uvicorn.run(application, host=host or settings.host, port=port or settings.port)
+
+
+keys_app = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+settlements_app = typer.Typer(help="Settlement owners and publication.", no_args_is_help=True)
+app.add_typer(settlements_app, name="settlements")
+
+
+def _service_db(store: Path | None) -> ServiceDB:
+    settings = _settings(store)
+    return ServiceDB(settings.service_db, busy_timeout_ms=settings.busy_timeout_ms)
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[Role, typer.Option("--role", help="admin, federation, planner or mel.")],
+    org: Annotated[
+        str | None, typer.Option("--org", help="Organisation (required for federations).")
+    ] = None,
+    label: Annotated[str | None, typer.Option("--label", help="Free note.")] = None,
+    store: StoreOpt = None,
+) -> None:
+    """Create an API key and print it once (only its hash is kept)."""
+    with _clear_errors():
+        key, token = _service_db(store).create_key(role, org=org, label=label)
+    err.print(f"created key {key.key_id} ({key.role.value}, org={key.org}); store it now:")
+    sys.stdout.write(token + "\n")
+
+
+@keys_app.command("list")
+def keys_list(store: StoreOpt = None) -> None:
+    """List keys (ids, roles, organisations; never the secrets)."""
+    table = _table("key id", "role", "org", "label", "created", "revoked")
+    with _clear_errors():
+        for key in _service_db(store).api_keys():
+            table.add_row(
+                key.key_id, key.role.value, key.org or "", key.label or "", key.created_at,
+                key.revoked_at or "",
+            )  # fmt: skip
+    out.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str, store: StoreOpt = None) -> None:
+    """Revoke a key at once."""
+    with _clear_errors():
+        if not _service_db(store).revoke_key(key_id):
+            raise _fail(f"no active key {key_id!r}")
+    out.print(f"revoked {key_id}")
+
+
+@settlements_app.command("assign")
+def settlements_assign(
+    settlement: str,
+    org: Annotated[str, typer.Option("--org", help="The owning federation.")],
+    store: StoreOpt = None,
+) -> None:
+    """Record which federation owns a settlement's data."""
+    with _clear_errors():
+        _service_db(store).assign_settlement(settlement, org)
+    out.print(f"{settlement} is owned by {org}")
+
+
+@settlements_app.command("publish")
+def settlements_publish(
+    settlement: str,
+    withdraw: Annotated[bool, typer.Option("--withdraw", help="Unpublish instead.")] = False,
+    store: StoreOpt = None,
+) -> None:
+    """Publish a settlement (it then appears in public outputs) or withdraw it."""
+    with _clear_errors():
+        if not _service_db(store).set_published(settlement, not withdraw, by="cli"):
+            raise _fail(f"{settlement!r} has no owner record; assign it first")
+    out.print(f"{settlement} {'withdrawn' if withdraw else 'published'}")
+
+
+@settlements_app.command("list")
+def settlements_list(store: StoreOpt = None) -> None:
+    """Owners and publication state."""
+    table = _table("settlement", "owner", "published")
+    with _clear_errors():
+        for sid, (org, published) in sorted(_service_db(store).owners().items()):
+            table.add_row(sid, org, "yes" if published else "no")
+    out.print(table)
+
+
+@app.command()
+def audit(
+    limit: Annotated[int, typer.Option(help="Lines to show.")] = 50,
+    store: StoreOpt = None,
+) -> None:
+    """The newest audit-log lines (uploads, household-level reads, publications)."""
+    table = _table("at", "key", "role", "org", "action", "resource")
+    with _clear_errors():
+        for line in _service_db(store).audit_log(limit=limit):
+            table.add_row(
+                line["at"], line["key_id"] or "", line["role"], line["org"] or "",
+                line["action"], line["resource"],
+            )  # fmt: skip
+    out.print(table)
 
 
 def main() -> None:

@@ -274,7 +274,7 @@ class ServiceDB:
             return None
         return ApiKey(row[0], Role(row[2]), row[3], row[4], row[5], row[6])
 
-    def keys(self) -> list[ApiKey]:
+    def api_keys(self) -> list[ApiKey]:
         """Every key, newest first."""
         with self._read() as con:
             rows = con.execute(

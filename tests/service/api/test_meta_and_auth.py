@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from typer.testing import CliRunner
 
+from geo_service.cli import app
 from geo_service.servicedb import Role, ServiceDB
 from tests.service.api.conftest import Api
 
@@ -56,3 +58,33 @@ def test_idempotent_jobs(tmp_path) -> None:
     assert made and other.job_id != job.job_id  # keys are per caller
     assert db.fail_unfinished_jobs() == 2
     assert db.job(job.job_id).status == "failed"
+
+
+def test_cli_keys_and_publication(tmp_path) -> None:
+    runner = CliRunner()
+    store = str(tmp_path / "s.gpkg")
+
+    def run(*args: str) -> int:
+        return runner.invoke(app, [*args, "--store", store]).exit_code
+
+    made = runner.invoke(app, ["keys", "create", "--role", "planner", "--store", store])
+    assert made.exit_code == 0, made.output
+    token = made.stdout.strip().splitlines()[-1]
+    db = ServiceDB(tmp_path / "s.service.sqlite")
+    key = db.authenticate(token)
+    assert key is not None and key.role is Role.planner
+    assert (
+        runner.invoke(app, ["keys", "create", "--role", "federation", "--store", store]).exit_code
+        == 2
+    )
+    assert runner.invoke(app, ["settlements", "publish", "x", "--store", store]).exit_code == 2
+    assert (
+        runner.invoke(app, ["settlements", "assign", "x", "--org", "f", "--store", store]).exit_code
+        == 0
+    )
+    assert runner.invoke(app, ["settlements", "publish", "x", "--store", store]).exit_code == 0
+    assert db.owners() == {"x": ("f", True)}
+    assert runner.invoke(app, ["keys", "revoke", key.key_id, "--store", store]).exit_code == 0
+    assert db.authenticate(token) is None
+    listing = runner.invoke(app, ["keys", "list", "--store", store])
+    assert key.key_id in listing.stdout and token.split("_", 2)[2] not in listing.stdout
