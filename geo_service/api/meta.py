@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends
 
 import geo_service
 from geo_service.api.deps import Services, get_services
+from profiling.schema import LAYERS
 
 __all__ = ["router"]
 
@@ -20,9 +21,10 @@ router = APIRouter(tags=["service"])
     responses={200: {"content": {"application/json": {"example": {"status": "ok"}}}}},
 )
 def health(services: Annotated[Services, Depends(get_services)]) -> dict[str, Any]:
-    """``ok`` when the store answers; the service version and the layer row counts."""
+    """``ok`` when the store answers; the service version and the row count of each layer."""
+    counts = services.store.counts()
     return {
         "status": "ok",
         "version": geo_service.__version__,
-        "layers": services.store.counts(),
+        "layers": {name: counts.get(name, 0) for name in LAYERS},
     }

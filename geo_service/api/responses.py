@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse
 
 __all__ = ["GEOJSON", "PROBLEM", "JSONBytes", "json_bytes"]
 
@@ -21,10 +21,8 @@ def json_bytes(content: Any) -> bytes:
     return orjson.dumps(content, option=_OPTIONS)
 
 
-class JSONBytes(Response):
+class JSONBytes(JSONResponse):
     """JSON response rendered by orjson (content may also be ready-made bytes)."""
-
-    media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
         """Bytes are sent as they are; anything else goes through :func:`json_bytes`."""
