@@ -32,7 +32,7 @@ from profiling.report import Report
 from profiling.schema import RASTER_KINDS
 from profiling.validate import ValidationOptions
 
-__all__ = ["IngestRequest", "IngestResult", "ingest_file", "validate_file"]
+__all__ = ["IngestRequest", "IngestResult", "ingest_file", "ingest_staged", "validate_file"]
 
 Progress = Callable[[int, int], None]
 _POINT_LAYERS = frozenset({"households", "structures", "service_points"})
@@ -211,8 +211,21 @@ def ingest_file(
     *,
     settings: Settings,
     progress: Progress | None = None,
+    before_write: Callable[[Ingested], None] | None = None,
 ) -> IngestResult:
     """Validate ``path`` and, when it has no errors, store it as one transaction.
+
+    Parameters
+    ----------
+    path : Path
+        The file as received (copied into a private job folder first).
+    request : IngestRequest
+    settings : Settings, keyword-only
+    progress : callable, optional, keyword-only
+        ``(done, total)`` callback.
+    before_write : callable, optional, keyword-only
+        Called with the validated upload just before it is written; raising stops the
+        upload with nothing stored (the HTTP service checks settlement ownership here).
 
     Raises
     ------
@@ -222,54 +235,73 @@ def ingest_file(
     job = _job_dir(settings)
     try:
         staged = _stage(path, request, settings, job)
-        earlier = _stored_before(settings, staged.sha256, request)
-        if earlier is not None:
-            return IngestResult(
-                report=Report(facts={"sha256": staged.sha256}),
-                layer=earlier.layer,
-                rows=earlier.rows,
-                upload_id=earlier.upload_id,
-                duplicate=True,
-                notes=[
-                    f"the same file was stored as upload {earlier.upload_id} on "
-                    f"{earlier.created_at[:19]} UTC"
-                ],
-            )
-        ingested = _read(staged, request, settings, job, progress)
-        if ingested.report.has_errors:
-            if not request.skip_invalid_rows:
-                raise ValidationFailed(ingested.report)
-            set_aside_invalid_rows(ingested)
-        raster = None
-        if ingested.raster is not None:
-            if ingested.layer not in RASTER_KINDS:
-                raise ProfilingError(
-                    "a GeoTIFF is stored with its kind: --layer " + "|".join(sorted(RASTER_KINDS))
-                )
-            raster = RasterWrite(
-                kind=ingested.layer, name=ingested.source_layer, meta=_raster_meta(ingested)
-            )
-        upload = UploadWrite(
-            raw_path=ingested.staged.path,
-            sha256=ingested.staged.sha256,
-            size=ingested.staged.size,
-            original_name=ingested.staged.original_name,
-            format=ingested.format,
-            layer=ingested.layer,
-            source_layer=ingested.source_layer,
-            settlement_id=request.settlement,
-            round=request.round,
-            round_date=_iso_date(request.round),
-            mapping_id=ingested.mapping_id,
-            report=ingested.report.to_dict(limit=1000),
-            frames={name: _storable(f) for name, f in ingested.frames.items()},
-            raster=raster,
-        )
-        settings.store_path.parent.mkdir(parents=True, exist_ok=True)
-        with GeoPackageStore(settings.store_path, busy_timeout_ms=settings.busy_timeout_ms) as db:
-            written = db.write_upload(upload, progress=progress)
+        return ingest_staged(
+            staged, request, settings=settings, job=job, progress=progress,
+            before_write=before_write,
+        )  # fmt: skip
     finally:
         shutil.rmtree(job, ignore_errors=True)
+
+
+def ingest_staged(
+    staged: StagedFile,
+    request: IngestRequest,
+    *,
+    settings: Settings,
+    job: Path,
+    progress: Progress | None = None,
+    before_write: Callable[[Ingested], None] | None = None,
+) -> IngestResult:
+    """:func:`ingest_file` for a file already staged in the private folder ``job``."""
+    earlier = _stored_before(settings, staged.sha256, request)
+    if earlier is not None:
+        return IngestResult(
+            report=Report(facts={"sha256": staged.sha256}),
+            layer=earlier.layer,
+            rows=earlier.rows,
+            upload_id=earlier.upload_id,
+            duplicate=True,
+            notes=[
+                f"the same file was stored as upload {earlier.upload_id} on "
+                f"{earlier.created_at[:19]} UTC"
+            ],
+        )
+    (job / "work").mkdir(parents=True, exist_ok=True, mode=0o700)
+    ingested = _read(staged, request, settings, job, progress)
+    if ingested.report.has_errors:
+        if not request.skip_invalid_rows:
+            raise ValidationFailed(ingested.report)
+        set_aside_invalid_rows(ingested)
+    raster = None
+    if ingested.raster is not None:
+        if ingested.layer not in RASTER_KINDS:
+            raise ProfilingError(
+                "a GeoTIFF is stored with its kind: --layer " + "|".join(sorted(RASTER_KINDS))
+            )
+        raster = RasterWrite(
+            kind=ingested.layer, name=ingested.source_layer, meta=_raster_meta(ingested)
+        )
+    if before_write is not None:
+        before_write(ingested)
+    upload = UploadWrite(
+        raw_path=ingested.staged.path,
+        sha256=ingested.staged.sha256,
+        size=ingested.staged.size,
+        original_name=ingested.staged.original_name,
+        format=ingested.format,
+        layer=ingested.layer,
+        source_layer=ingested.source_layer,
+        settlement_id=request.settlement,
+        round=request.round,
+        round_date=_iso_date(request.round),
+        mapping_id=ingested.mapping_id,
+        report=ingested.report.to_dict(limit=1000),
+        frames={name: _storable(f) for name, f in ingested.frames.items()},
+        raster=raster,
+    )
+    settings.store_path.parent.mkdir(parents=True, exist_ok=True)
+    with GeoPackageStore(settings.store_path, busy_timeout_ms=settings.busy_timeout_ms) as db:
+        written = db.write_upload(upload, progress=progress)
     return IngestResult(
         report=ingested.report,
         layer=ingested.layer,

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request, status
 
 from geo_service.access import PUBLIC, Principal, SettlementScope, visible_settlements
+from geo_service.jobs import JobRunner
 from geo_service.servicedb import Role, ServiceDB
 from geo_service.settings import Settings
 from geo_service.storage import GeoPackageStore
@@ -26,21 +27,28 @@ __all__ = [
 
 @dataclass
 class Services:
-    """What every request may need: settings, the data store, the service database."""
+    """What every request may need: settings, the data store, the service database, the
+    background job runner and the hooks run after each stored upload."""
 
     settings: Settings
     store: GeoPackageStore
     db: ServiceDB
+    jobs: JobRunner
+    after_upload: list[Callable[[Services, list[str]], None]] = field(default_factory=list)
+    """Called in a follow-up job (never on a request thread) with the settlement ids an upload
+    touched, after it was stored (e.g. the indicator recompute)."""
 
     @classmethod
     def open(cls, settings: Settings) -> Services:
-        """Open the store and the service database named by ``settings``."""
+        """Open the store, the service database and the job runner named by ``settings``."""
         store = GeoPackageStore(settings.store_path, busy_timeout_ms=settings.busy_timeout_ms)
         db = ServiceDB(settings.service_db, busy_timeout_ms=settings.busy_timeout_ms)
-        return cls(settings=settings, store=store, db=db)
+        jobs = JobRunner(db, settings.job_workers)
+        return cls(settings=settings, store=store, db=db, jobs=jobs)
 
     def close(self) -> None:
-        """Close the store's connections."""
+        """Let running jobs finish (queued ones are failed), then close the store."""
+        self.jobs.shutdown(wait=True)
         self.store.close()
 
 
