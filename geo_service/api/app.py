@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -11,7 +12,8 @@ import geo_service
 from geo_service.api import features, indicators, meta, uploads
 from geo_service.api.deps import Services
 from geo_service.api.errors import install_error_handlers
-from geo_service.api.responses import JSONBytes
+from geo_service.api.responses import PROBLEM, JSONBytes
+from geo_service.indicator_service import recompute_for_settlements
 from geo_service.settings import Settings, get_settings
 
 __all__ = ["create_app"]
@@ -51,9 +53,52 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.services = services
+    services.after_upload.append(recompute_for_settlements)
     install_error_handlers(app)
+    _document_problems(app)
     app.include_router(meta.router)
     app.include_router(features.router)
     app.include_router(indicators.router)
     app.include_router(uploads.router)
     return app
+
+
+_PROBLEM_SCHEMA = {
+    "type": "object",
+    "required": ["status", "title", "detail"],
+    "properties": {
+        "status": {"type": "integer"},
+        "title": {"type": "string"},
+        "detail": {"type": "string"},
+    },
+    "additionalProperties": True,
+}
+_COMMON_ERRORS = {
+    "400": "Bad request (a parameter is malformed or unknown)",
+    "401": "An API key is needed, or the key is invalid or revoked",
+    "403": "The caller's role may not do this",
+    "404": "Not found, or not visible to the caller",
+    "422": "The request is not valid",
+    "503": "The store is busy; retry after the Retry-After delay",
+}
+
+
+def _document_problems(app: FastAPI) -> None:
+    """Document the problem+json errors every operation can answer (OpenAPI)."""
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = original()
+        schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = _PROBLEM_SCHEMA
+        content = {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        for path_item in schema.get("paths", {}).values():
+            for operation in path_item.values():
+                responses = operation.setdefault("responses", {})
+                for code, text in _COMMON_ERRORS.items():
+                    responses.setdefault(code, {"description": text, "content": content})
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -44,7 +44,10 @@ def install_error_handlers(app: FastAPI) -> None:
             {"location": list(map(str, e.get("loc", ()))), "message": e.get("msg", "")}
             for e in exc.errors()
         ]
-        return problem(422, "the request is not valid", errors=errors)
+        in_body = any(e["location"][:1] == ["body"] for e in errors)
+        # OGC API Features: an invalid query parameter value is a 400; a bad body a 422.
+        status = 422 if in_body else 400
+        return problem(status, "the request is not valid", errors=errors)
 
     @app.exception_handler(StoreBusy)
     async def busy(request: Request, exc: StoreBusy) -> JSONBytes:
