@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 DEMO   ?= sample_data/out
 STORE  ?= data/demo.gpkg
 
-.PHONY: install test test-all lint format demo demo-data bench docs clean
+.PHONY: install test test-all lint format demo demo-data serve bench docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,9 @@ demo-data: $(STAMP)  ## generate the synthetic demo city
 
 demo: $(STAMP)  ## generate, validate and ingest the demo city, then print a summary
 	$(BIN)/geo-service demo --out $(DEMO) --store $(STORE)
+
+serve: $(STAMP)  ## serve the HTTP API on the demo store (run make demo first)
+	$(BIN)/geo-service serve --store $(STORE)
 
 docs: $(STAMP)  ## regenerate the README's indicator definitions from the registries
 	$(BIN)/python -c 'from pathlib import Path; from profiling.indicators.catalogue import write_readme; write_readme(Path("README.md"))'
