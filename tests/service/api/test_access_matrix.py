@@ -40,6 +40,7 @@ MATRIX: dict[str, tuple[int, ...]] = {
     "/settlements/kijiji_kipya/profile": (200, 404, 200, 404, 404, 404),
     "/settlements/machimbo/profile": (200, 200, 200, 200, 200, 200),
     f"{CITY}/targets": (200, 403, 403, 200, 200, 401),
+    f"{CITY}/progress": (200, 403, 403, 200, 200, 401),
     "/jobs/0123456789abcdef": (404, 404, 404, 404, 404, 401),
 }
 
