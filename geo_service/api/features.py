@@ -16,12 +16,12 @@ Access (see :mod:`geo_service.access`)
     every read of one is written to the audit log.
 
 Paging cost
-    The store pages in ``fid`` order but cannot filter by a *set* of settlements, so an items
-    request first reads the ``fid`` and ``settlement_id`` of every row matching the SQL
-    filters (``settlement``, ``round``, ``bbox``; the geometry comes along), keeps the visible
-    ones with NumPy, and then reads only the ``fid`` span of the requested page with
-    ``LIMIT`` / ``OFFSET`` (rows of hidden settlements inside that span are dropped again).
-    The first pass is one sequential read of two columns: about 0.1 s for 100,000 points.
+    The caller's scope is pushed into SQL with the other filters (``settlement_id IN (...)``
+    or ``settlement_id IS NULL OR settlement_id NOT IN (...)``), so an items request is one
+    ``ORDER BY fid LIMIT / OFFSET`` read of the page plus one ``SELECT count(*)`` for
+    ``numberMatched`` (skipped on a short last page, whose count is ``offset + returned``).
+    With ``bbox`` the RTree candidates' geometries are decoded for the exact test (for the
+    count and to find the page's fids); the page's columns are then read by fid.
 """
 
 from __future__ import annotations
@@ -218,6 +218,14 @@ class _Access:
             return np.ones(len(values), dtype=bool)
         return ~values.isin(self.scope.hidden).to_numpy(dtype=bool)
 
+    def filters(self) -> dict[str, Any]:
+        """The scope as :meth:`~geo_service.storage.base.Store.read_layer` filters (SQL)."""
+        if self.scope.only is not None:
+            return {"settlements_in": sorted(self.scope.only)}
+        if self.scope.hidden:
+            return {"settlements_not_in": sorted(self.scope.hidden)}
+        return {}
+
 
 def _owner(owners: Mapping[str, tuple[str, bool]], settlement: str) -> str | None:
     entry = owners.get(settlement)
@@ -344,30 +352,20 @@ def _read_page(
     offset: int,
     limit: int,
 ) -> _Page:
-    """One page of visible rows (scope applied before paging; see the module docstring)."""
+    """One page of visible rows (scope applied in SQL before paging; see the module docstring)."""
     store = services.store
-    include = access.sensitive
-    ids = store.read_layer(layer, columns=["settlement_id"], **filters)
-    visible = np.flatnonzero(access.visible(ids["settlement_id"].to_numpy(dtype=object)))
-    matched = len(visible)
-    page = visible[offset : offset + limit]
-    if len(page) == 0:
-        frame = store.read_layer(
-            layer, columns=columns, include_personal=include, limit=0, **filters
-        )
-        return _Page(frame=frame, matched=matched)
-    first, last = int(page[0]), int(page[-1])
+    scoped = {**filters, **access.filters()}
     frame = store.read_layer(
         layer,
         columns=columns,
-        include_personal=include,
-        limit=last - first + 1,
-        offset=first,
-        **filters,
+        include_personal=access.sensitive,
+        limit=limit,
+        offset=offset,
+        **scoped,
     )
-    if last - first + 1 != len(page):
-        frame = frame[frame.index.isin(ids.index[page])]
-    return _Page(frame=frame, matched=matched)
+    if 0 < len(frame) < limit:  # the last page: nothing matches beyond it
+        return _Page(frame=frame, matched=offset + len(frame))
+    return _Page(frame=frame, matched=store.count(layer, **scoped))
 
 
 def _temporal(services: Services, settlements: Sequence[str], access: _Access) -> list[Any]:
@@ -388,8 +386,7 @@ def _extent_bbox(services: Services, info: LayerInfo, access: _Access) -> list[f
     hidden = access.scope.only is not None or bool(access.scope.hidden & set(info.settlements))
     if not hidden:
         return [float(v) for v in info.bbox]
-    frame = services.store.read_layer(info.name, columns=["settlement_id"])
-    frame = frame[access.visible(frame["settlement_id"].to_numpy(dtype=object))]
+    frame = services.store.read_layer(info.name, columns=["settlement_id"], **access.filters())
     if len(frame) == 0 or frame.geometry.is_empty.all():
         return None
     return [float(v) for v in frame.total_bounds]
@@ -697,22 +694,14 @@ def item(
     _reject_unknown(request, _ITEM_PARAMETERS)
     schema = _check_layer(services, principal, collection_id)
     access = _access(services, principal, collection_id)
-    ids = services.store.read_layer(collection_id, columns=["settlement_id"])
-    position = int(ids.index.searchsorted(feature_id))
-    found = position < len(ids) and int(ids.index[position]) == feature_id
-    if not found or not access.visible(ids["settlement_id"].to_numpy(dtype=object)[[position]])[0]:
-        raise HTTPException(
-            status.HTTP_404_NOT_FOUND, f"no feature {feature_id} in {collection_id!r}"
-        )
     frame = services.store.read_layer(
         collection_id,
         columns=_field_names(schema, access),
         include_personal=access.sensitive,
-        limit=1,
-        offset=position,
+        fids=[feature_id],
+        **access.filters(),
     )
-    frame = frame[frame.index == feature_id]
-    if len(frame) != 1:  # changed between the two reads
+    if len(frame) != 1:  # no such feature, or in a settlement the caller may not see
         raise HTTPException(
             status.HTTP_404_NOT_FOUND, f"no feature {feature_id} in {collection_id!r}"
         )

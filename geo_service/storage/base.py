@@ -10,7 +10,7 @@ and serialised by the routers without touching the database again.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
@@ -287,7 +287,24 @@ class Store(Protocol):
         upload_id: int | None = None,
         limit: int | None = None,
         offset: int = 0,
+        settlements_in: Collection[str] | None = None,
+        settlements_not_in: Collection[str] | None = None,
+        fids: Collection[int] | None = None,
+        geometry: bool = True,
     ) -> pd.DataFrame: ...
+
+    def count(
+        self,
+        layer: str,
+        *,
+        settlement: str | None = None,
+        round: str | None = None,
+        bbox: BBox | None = None,
+        upload_id: int | None = None,
+        settlements_in: Collection[str] | None = None,
+        settlements_not_in: Collection[str] | None = None,
+        fids: Collection[int] | None = None,
+    ) -> int: ...
 
     def read_raw(self, sha256: str) -> bytes: ...
 

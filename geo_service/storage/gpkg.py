@@ -68,7 +68,7 @@ import os
 import re
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -1185,6 +1185,10 @@ class GeoPackageStore:
         upload_id: int | None = None,
         limit: int | None = None,
         offset: int = 0,
+        settlements_in: Collection[str] | None = None,
+        settlements_not_in: Collection[str] | None = None,
+        fids: Collection[int] | None = None,
+        geometry: bool = True,
     ) -> pd.DataFrame:
         """Read a layer, filtered, as a GeoDataFrame (EPSG:4326) or a DataFrame (no geometry).
 
@@ -1198,14 +1202,28 @@ class GeoPackageStore:
             rows whose geometry really intersects the box (RTree boxes are float32, rounded
             outwards).
         columns : sequence of str, optional
-            Fields and provenance columns to return (the geometry always comes along).
+            Fields and provenance columns to return (the geometry always comes along unless
+            ``geometry=False``).
         include_personal : bool
             Also return fields flagged ``personal`` (names, phones...). Asking for a personal
             field in ``columns`` without it raises :class:`StoreSchemaError`.
         upload_id : int, optional
             Keep rows of one upload.
         limit, offset : int, optional
-            Page through rows in ``fid`` order.
+            Page through rows in ``fid`` order (in SQL, also with ``bbox``: the exact test
+            then runs on the candidates' geometries only and the page's columns are read
+            afterwards).
+        settlements_in : collection of str, optional
+            Keep only rows whose ``settlement_id`` is one of these (rows without a
+            settlement are dropped; an empty collection keeps nothing).
+        settlements_not_in : collection of str, optional
+            Drop rows whose ``settlement_id`` is one of these (rows without a settlement are
+            kept).
+        fids : collection of int, optional
+            Keep only these feature ids.
+        geometry : bool
+            Read and decode the geometry (default). ``False`` returns a plain DataFrame
+            without it, which is much cheaper (e.g. for ids and settlements only).
 
         Returns
         -------
@@ -1216,36 +1234,41 @@ class GeoPackageStore:
         schema = self._schema(layer)
         selected = self._select(schema, columns, include_personal=include_personal)
         spatial = schema.geometry is not None
-        where: list[str] = []
-        params: list[Any] = []
-        for col, value in (
-            ("settlement_id", settlement),
-            ("round", round),
-            ("upload_id", upload_id),
-        ):
-            if value is not None:
-                where.append(f"{_q(col)} = ?")
-                params.append(value)
-        if bbox is not None:
-            if not spatial:
-                raise StoreSchemaError(f"layer {layer!r} has no geometry to filter by bbox")
-            box = _check_bbox(bbox)
-            where.append(
-                f'"fid" IN (SELECT id FROM {_q(_rtree_name(layer))} '
-                "WHERE minx <= ? AND maxx >= ? AND miny <= ? AND maxy >= ?)"
-            )
-            params += [box[2], box[0], box[3], box[1]]
+        where, params = self._where(
+            layer,
+            spatial=spatial,
+            settlement=settlement,
+            round=round,
+            bbox=bbox,
+            upload_id=upload_id,
+            settlements_in=settlements_in,
+            settlements_not_in=settlements_not_in,
+            fids=fids,
+        )
+        paged = limit is not None or bool(offset)
+        with_geometry = spatial and (geometry or bbox is not None)
         with self._read() as con:
             stored = self._table_columns(con, layer)
             present = [(n, d) for n, d in selected if n in stored]
-            names = ["fid"] + ([GEOMETRY_COLUMN] if spatial else []) + [n for n, _ in present]
+            names = ["fid"] + ([GEOMETRY_COLUMN] if with_geometry else []) + [n for n, _ in present]
             rows: list[tuple[Any, ...]] = []
             if stored:
+                if bbox is not None and paged:
+                    # exact bbox test on the candidates' geometries, page by fid, then read
+                    # the page's columns only
+                    keep = self._bbox_fids(con, layer, where, params, bbox)
+                    stop = None if limit is None else offset + max(int(limit), 0)
+                    page = keep[offset:stop]
+                    where, params = (
+                        ['"fid" IN (SELECT value FROM json_each(?))'],
+                        [orjson.dumps(page.tolist()).decode()],
+                    )
+                    bbox, paged = None, False
                 sql = f"SELECT {', '.join(map(_q, names))} FROM {_q(layer)}"
                 if where:
                     sql += " WHERE " + " AND ".join(where)
                 sql += ' ORDER BY "fid"'
-                if bbox is None and (limit is not None or offset):
+                if bbox is None and paged:
                     sql += f" LIMIT {-1 if limit is None else int(limit):d} OFFSET {int(offset):d}"
                 rows = con.execute(sql, params).fetchall()
         table = np.empty((len(rows), len(names)), dtype=object)
@@ -1257,17 +1280,128 @@ class GeoPackageStore:
         frame = pd.DataFrame(
             {n: from_sql(by_name.get(n, missing), d) for n, d in selected}, index=index
         )
-        if not spatial:
+        if not with_geometry:
             return frame
         geoms = geometry_blob.decode(by_name[GEOMETRY_COLUMN])
-        gdf = gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, index=index, crs=SRS_ID))
         if bbox is not None:
-            keep = shapely.intersects(geoms, shapely.box(*_check_bbox(bbox)))
-            gdf = gdf[keep]
-            if limit is not None or offset:
-                stop = None if limit is None else offset + limit
-                gdf = gdf.iloc[offset:stop]
-        return gdf
+            keep_mask = shapely.intersects(geoms, shapely.box(*_check_bbox(bbox)))
+            frame, geoms = frame[keep_mask], geoms[keep_mask]
+        if not geometry:
+            return frame
+        return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, index=frame.index, crs=SRS_ID))
+
+    def count(
+        self,
+        layer: str,
+        *,
+        settlement: str | None = None,
+        round: str | None = None,
+        bbox: BBox | None = None,
+        upload_id: int | None = None,
+        settlements_in: Collection[str] | None = None,
+        settlements_not_in: Collection[str] | None = None,
+        fids: Collection[int] | None = None,
+    ) -> int:
+        """How many rows :meth:`read_layer` with the same filters returns (without paging).
+
+        ``SELECT count(*)`` in SQL; with ``bbox`` only the RTree candidates' geometries are
+        decoded for the exact intersection test.
+        """
+        schema = self._schema(layer)
+        spatial = schema.geometry is not None
+        where, params = self._where(
+            layer,
+            spatial=spatial,
+            settlement=settlement,
+            round=round,
+            bbox=bbox,
+            upload_id=upload_id,
+            settlements_in=settlements_in,
+            settlements_not_in=settlements_not_in,
+            fids=fids,
+        )
+        with self._read() as con:
+            if not self._table_columns(con, layer):
+                return 0
+            if bbox is not None:
+                return len(self._bbox_fids(con, layer, where, params, bbox))
+            sql = f"SELECT count(*) FROM {_q(layer)}"
+            if where:
+                sql += " WHERE " + " AND ".join(where)
+            return int(con.execute(sql, params).fetchone()[0])
+
+    def _where(
+        self,
+        layer: str,
+        *,
+        spatial: bool,
+        settlement: str | None,
+        round: str | None,
+        bbox: BBox | None,
+        upload_id: int | None,
+        settlements_in: Collection[str] | None,
+        settlements_not_in: Collection[str] | None,
+        fids: Collection[int] | None,
+    ) -> tuple[list[str], list[Any]]:
+        """SQL conditions (joined by ``AND``) and their bound parameters for the filters."""
+        where: list[str] = []
+        params: list[Any] = []
+        for col, value in (
+            ("settlement_id", settlement),
+            ("round", round),
+            ("upload_id", upload_id),
+        ):
+            if value is not None:
+                where.append(f"{_q(col)} = ?")
+                params.append(value)
+        # sets are bound as one JSON array (json_each): any size, no SQL variable limit
+        if settlements_in is not None:
+            where.append('"settlement_id" IN (SELECT value FROM json_each(?))')
+            params.append(_json_texts(settlements_in, "settlements_in"))
+        if settlements_not_in is not None and len(settlements_not_in):
+            where.append(
+                '("settlement_id" IS NULL OR "settlement_id" NOT IN '
+                "(SELECT value FROM json_each(?)))"
+            )
+            params.append(_json_texts(settlements_not_in, "settlements_not_in"))
+        if fids is not None:
+            try:
+                ids = [int(v) for v in fids]
+            except (TypeError, ValueError):
+                raise StoreSchemaError(f"fids must be integers, got {fids!r}") from None
+            where.append('"fid" IN (SELECT value FROM json_each(?))')
+            params.append(orjson.dumps(ids).decode())
+        if bbox is not None:
+            if not spatial:
+                raise StoreSchemaError(f"layer {layer!r} has no geometry to filter by bbox")
+            box = _check_bbox(bbox)
+            where.append(
+                f'"fid" IN (SELECT id FROM {_q(_rtree_name(layer))} '
+                "WHERE minx <= ? AND maxx >= ? AND miny <= ? AND maxy >= ?)"
+            )
+            params += [box[2], box[0], box[3], box[1]]
+        return where, params
+
+    @staticmethod
+    def _bbox_fids(
+        con: sqlite3.Connection,
+        layer: str,
+        where: list[str],
+        params: list[Any],
+        bbox: BBox,
+    ) -> np.ndarray:
+        """Sorted fids of the rows matching ``where`` whose geometry intersects ``bbox``."""
+        sql = f'SELECT "fid", {_q(GEOMETRY_COLUMN)} FROM {_q(layer)}'
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        rows = con.execute(sql + ' ORDER BY "fid"', params).fetchall()
+        if not rows:
+            return np.empty(0, dtype=np.int64)
+        table = np.empty((len(rows), 2), dtype=object)
+        table[:] = rows
+        geoms = geometry_blob.decode(table[:, 1])
+        keep = shapely.intersects(geoms, shapely.box(*_check_bbox(bbox)))
+        return table[:, 0][keep].astype(np.int64)
 
     def _select(
         self, schema: LayerSchema, columns: Sequence[str] | None, *, include_personal: bool
@@ -1513,6 +1647,16 @@ def _report_json(report: Mapping[str, Any] | Any) -> str:
     to_dict: Callable[[], Any] | None = getattr(report, "to_dict", None)
     data = to_dict() if callable(to_dict) else dict(report)
     return orjson.dumps(data, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def _json_texts(values: Collection[str], name: str) -> str:
+    """A JSON array of settlement ids (strings) to bind for ``json_each``."""
+    if isinstance(values, str):
+        raise StoreSchemaError(f"{name} must be a collection of settlement ids, not a string")
+    texts = list(values)
+    if not all(isinstance(v, str) for v in texts):
+        raise StoreSchemaError(f"{name} must hold strings, got {sorted(map(repr, texts))}")
+    return orjson.dumps(texts).decode()
 
 
 def _check_bbox(bbox: Sequence[float]) -> tuple[float, float, float, float]:

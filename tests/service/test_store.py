@@ -422,6 +422,64 @@ def test_settlement_round_and_bbox_filters(two_rounds: GeoPackageStore) -> None:
         s.read_layer("households", bbox=(1, 1, 0, 0))
 
 
+def test_settlement_set_filters_fids_and_count(store: GeoPackageStore, tmp_path) -> None:
+    # kibera 1-3, mathare 4-6, a third upload without settlement 7-9
+    store.write_upload(upload(tmp_path, {"households": households()}))
+    for content, settlement in ((b"mathare", "mathare"), (b"none", None)):
+        store.write_upload(
+            upload(
+                tmp_path,
+                {"households": households(x0=37.80)},
+                content=content,
+                settlement_id=settlement,
+            )
+        )
+    s = store
+
+    def ids(**kw) -> list[int]:
+        return s.read_layer("households", **kw).index.tolist()
+
+    assert ids(settlements_in=["kibera", "mathare"]) == [1, 2, 3, 4, 5, 6]
+    assert ids(settlements_in={"mathare", "nowhere"}) == [4, 5, 6]
+    assert ids(settlements_in=[]) == []  # NULL settlements are never "in"
+    assert ids(settlements_not_in=["kibera"]) == [4, 5, 6, 7, 8, 9]  # NULL kept
+    assert ids(settlements_not_in=[]) == list(range(1, 10))
+    assert ids(settlements_not_in=["it's", 'q"uote']) == list(range(1, 10))  # bound, not SQL
+    assert ids(fids=[9, 2, 42]) == [2, 9]
+    assert ids(fids=[2, 9], settlements_not_in=["kibera"]) == [9]
+    assert ids(settlements_not_in=["kibera"], limit=2, offset=1) == [5, 6]
+    assert ids(settlements_in=["mathare"], settlement="kibera") == []
+    # count agrees with read_layer, with and without bbox (the third rows have no geometry)
+    wide = (36.0, -2.0, 38.0, 0.0)
+    for kw in (
+        {},
+        {"settlements_in": ["kibera"]},
+        {"settlements_in": []},
+        {"settlements_not_in": ["kibera"]},
+        {"settlements_not_in": ["kibera"], "bbox": wide},
+        {"bbox": (36.79, -1.31, 36.805, -1.30)},
+        {"fids": [1, 5, 7, 100]},
+        {"round": "2024-01", "settlement": "mathare"},
+    ):
+        assert s.count("households", **kw) == len(ids(**kw)), kw
+    # bbox + paging: exact test first, then the page
+    assert ids(bbox=wide, settlements_not_in=["kibera"]) == [4, 5, 7, 8]
+    assert ids(bbox=wide, settlements_not_in=["kibera"], limit=2, offset=1) == [5, 7]
+    assert ids(bbox=wide, limit=0) == []
+    # without geometry: a plain DataFrame, same rows
+    plain = s.read_layer("households", columns=["settlement_id"], geometry=False, fids=[1, 4])
+    assert not isinstance(plain, gpd.GeoDataFrame)
+    assert plain.columns.tolist() == ["settlement_id"]
+    assert plain["settlement_id"].tolist() == ["kibera", "mathare"]
+    boxed = s.read_layer("households", geometry=False, bbox=wide)
+    assert "geometry" not in boxed.columns and boxed.index.tolist() == [1, 2, 4, 5, 7, 8]
+    assert s.count("members") == 0  # no table yet
+    with pytest.raises(StoreSchemaError, match="settlements_in"):
+        s.read_layer("households", settlements_in="kibera")
+    with pytest.raises(StoreSchemaError, match="bbox"):
+        s.count("members", bbox=wide)
+
+
 def test_bbox_is_exact_for_polygons(store: GeoPackageStore, tmp_path) -> None:
     # an L-shaped zone: its envelope covers the query box, the zone itself does not
     ell = shapely.Polygon([(0, 0), (2, 0), (2, 0.5), (0.5, 0.5), (0.5, 2), (0, 2)])

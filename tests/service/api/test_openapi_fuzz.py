@@ -3,12 +3,17 @@
 Every operation is called with generated parameters and bodies, as an admin (who may reach
 every code path): no response may be a 5xx, and every response must conform to the schema
 (documented status code, content type and body).
+
+``/uploads`` is exempt from "schema-valid data must be accepted": its body schema says "a
+file", and a schema cannot say "a file in a supported geodata format"; a PNG is rightly
+refused (415).
 """
 
 from __future__ import annotations
 
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from tests.service.api.conftest import Api
 
@@ -19,7 +24,7 @@ def test_operations_never_fail_and_conform(api: Api) -> None:
     schema = schemathesis.openapi.from_asgi("/openapi.json", api.client.app)
     headers = api.headers("admin")
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) >= 1
+    assert len(operations) >= 15  # every router is mounted
     for operation in operations:
 
         @given(case=operation.as_strategy())
@@ -30,6 +35,7 @@ def test_operations_never_fail_and_conform(api: Api) -> None:
             database=None,
         )
         def run(case: schemathesis.Case) -> None:
-            case.call_and_validate(headers=headers)
+            skip = [positive_data_acceptance] if case.path == "/uploads" else []
+            case.call_and_validate(headers=headers, excluded_checks=skip)
 
         run()
