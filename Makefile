@@ -36,8 +36,8 @@ format: $(STAMP)
 demo-data: $(STAMP)  ## generate the synthetic demo city
 	$(BIN)/python -m sample_data.generate --out $(DEMO)
 
-demo: $(STAMP)  ## generate, validate and ingest the demo city, then print a summary
-	$(BIN)/geo-service demo --out $(DEMO) --store $(STORE)
+demo: $(STAMP)  ## build, validate, ingest and publish the demo city, print key indicators, serve it (Ctrl+C stops)
+	$(BIN)/geo-service demo --out $(DEMO) --store $(STORE) --serve
 
 serve: $(STAMP)  ## serve the HTTP API on the demo store (run make demo first)
 	$(BIN)/geo-service serve --store $(STORE)

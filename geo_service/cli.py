@@ -320,13 +320,38 @@ def demo(
     store: StoreOpt = None,
     households: Annotated[int, typer.Option(help="Households to generate.")] = 20_000,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
+    serve: Annotated[
+        bool,
+        typer.Option(
+            "--serve/--no-serve",
+            help="Then serve the API on the demo store (blocks until Ctrl+C).",
+        ),
+    ] = False,
+    host: Annotated[
+        str | None, typer.Option(help="Address to serve on [env GEO_SERVICE_HOST].")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port to serve on [env GEO_SERVICE_PORT].")
+    ] = None,
 ) -> None:
-    """Generate the synthetic demo city, validate and ingest every layer, print a summary."""
-    from geo_service.demo import run_demo  # noqa: PLC0415  (heavy, only for this command)
+    """Generate the synthetic demo city, validate and ingest every layer, publish it, create a
+    planner key, compute the indicators, print a summary and the URLs; with --serve, serve
+    the API (its indicator cache already warm)."""
+    from geo_service.demo import finish_demo, run_demo, serve_demo  # noqa: PLC0415  (heavy)
 
     settings = _settings(store or Path("data/demo.gpkg"))
     with _clear_errors():
         run_demo(dest, settings=settings, households=households, seed=seed, console=out)
+        finish_demo(settings, console=out, host=host, port=port)
+    if not serve:
+        out.print(
+            f"start the service with: geo-service serve --store {settings.store_path}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return
+    with _clear_errors():
+        serve_demo(settings, host=host, port=port, console=out)
 
 
 @app.command()
@@ -450,6 +475,88 @@ def audit(
                 line["action"], line["resource"],
             )  # fmt: skip
     out.print(table)
+
+
+@app.command("map")
+def map_(
+    kind: Annotated[str, typer.Argument(help="`city` or `settlement`.")],
+    name: Annotated[str, typer.Argument(help="City name, or settlement id.")],
+    dest: Annotated[Path, typer.Option("--out", "-o", dir_okay=False, help="HTML file.")],
+    role: Annotated[
+        str,
+        typer.Option(
+            "--role",
+            help="Whose view: public (default: safe to share), mel, planner or admin.",
+        ),
+    ] = "public",
+    indicator: Annotated[
+        str | None, typer.Option("--indicator", help="City map: choropleth indicator id.")
+    ] = None,
+    color: Annotated[
+        str,
+        typer.Option(
+            "--color", help="Settlement map: deprivation_count, hazard_class or water_distance."
+        ),
+    ] = "deprivation_count",
+    tiles: Annotated[
+        str | None,
+        typer.Option("--tiles", help="Tile URL template of a base map (default: none)."),
+    ] = None,
+    store: StoreOpt = None,
+) -> None:
+    """Export an interactive map as one standalone HTML file (Leaflet inlined: works offline).
+
+    The map shows what ``--role`` would see through the API: the public (default) sees only
+    published settlements and aggregates (no household or structure positions).
+    """
+    from geo_service.access import Principal, visible_settlements  # noqa: PLC0415
+    from geo_service.maps.assets import Assets  # noqa: PLC0415  (heavy, only here)
+    from geo_service.maps.builders import (  # noqa: PLC0415
+        DEFAULT_INDICATOR,
+        Audience,
+        MapNotFound,
+        city_map,
+        settlement_map,
+    )
+
+    roles = {"public": Role.public, "mel": Role.mel, "planner": Role.planner, "admin": Role.admin}
+    if kind not in {"city", "settlement"}:
+        raise _fail(f"map what? use `city` or `settlement`, not {kind!r}")
+    if role not in roles:
+        raise _fail(f"--role must be one of {', '.join(roles)}, not {role!r}")
+    settings = _settings(store)
+    principal = Principal(roles[role])
+    with _clear_errors(), GeoPackageStore(settings.store_path) as db:
+        owners = _service_db(store).owners()
+        names = {str(s) for s in db.read_layer("settlements", columns=["settlement_id"])[
+            "settlement_id"]}  # fmt: skip
+        scope = visible_settlements(principal, owners, household_level=False)
+        audience = Audience(
+            hidden=frozenset(s for s in names | set(owners) if not scope.allows(s)),
+            k=None if principal.role in {Role.admin, Role.planner} else settings.small_cell_k,
+            detailed=principal.role in {Role.admin, Role.planner},
+        )
+        try:
+            if kind == "city":
+                page = city_map(
+                    db, name, audience=audience, indicator=indicator or DEFAULT_INDICATOR,
+                    assets=Assets("inline"), tiles=tiles,
+                )  # fmt: skip
+            else:
+                page = settlement_map(
+                    db, name, audience=audience, color=color, assets=Assets("inline"),
+                    tiles=tiles,
+                )  # fmt: skip
+        except MapNotFound as exc:
+            raise _fail(f"{exc} (for role {role})") from None
+        except KeyError as exc:
+            raise _fail(f"unknown indicator or colour {exc}") from None
+        dest.write_text(page.html, encoding="utf-8")
+    out.print(
+        f"wrote {dest} ({page.size / 1e6:.2f} MB; view of role {role}; layers: "
+        f"{', '.join(page.layers)})",
+        highlight=False,
+    )
 
 
 def main() -> None:

@@ -190,7 +190,8 @@ def indicator_names() -> dict[str, str]:
 
 def _new_map(title: str, tiles: str | None, attribution: str | None) -> tuple[Figure, folium.Map]:
     figure = Figure(title=html.escape(title))
-    m = folium.Map(tiles=None, control_scale=True, zoom_start=14, location=[0, 0])
+    # maxZoom: markercluster needs a finite one, and without tiles Leaflet has none.
+    m = folium.Map(tiles=None, control_scale=True, zoom_start=14, location=[0, 0], maxZoom=20)
     if tiles:
         folium.TileLayer(
             tiles=tiles, attr=html.escape(attribution or "tiles"), name="Base map", overlay=False
@@ -580,10 +581,11 @@ def city_map(
             "fillOpacity": 0.7,
         }
 
+    # Hexagons first: drawn below the settlements, whose tooltips stay reachable on hover.
+    hexes = _add_hexagons(m, _visible_units(data, audience.hidden), audience.k)
     geojson_layer(data_geo, f"Settlements: {names[indicator]}", style).add_to(m)
     legend.append(bins.legend(names[indicator]))
 
-    hexes = _add_hexagons(m, _visible_units(data, audience.hidden), audience.k)
     services, _ = _add_services(m, _city_services(store, ids, audience.hidden))
     if hexes:
         legend.append(hexes)
