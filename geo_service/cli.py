@@ -559,6 +559,55 @@ def map_(
     )
 
 
+models_app = typer.Typer(help="Train and inspect the scikit-learn models.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+
+@models_app.command("train-expansion")
+def models_train_expansion(
+    raster: Annotated[Path, typer.Argument(help="First-built-epoch GeoTIFF (GHSL style).")],
+    folder: Annotated[Path, typer.Option("--out", help="Folder for the model files.")] = Path(
+        "data/models"
+    ),
+    epochs: Annotated[
+        str | None,
+        typer.Option(help="Three epochs 'start,middle,end' (default: first, middle, last)."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Train the expansion forecast on one transition, evaluate it on the next, save it."""
+    import numpy as np  # noqa: PLC0415
+    import rasterio  # noqa: PLC0415
+
+    from models.expansion_forecast import forecast_report  # noqa: PLC0415
+    from models.persistence import save_model  # noqa: PLC0415
+
+    with _clear_errors():
+        with rasterio.open(raster) as ds:
+            values = ds.read(1)
+            pixel = abs(ds.transform.a)
+            if not ds.crs or not ds.crs.is_projected:
+                raise _fail("the raster needs a projected CRS in metres")
+        present = sorted(int(v) for v in np.unique(values) if 1800 < v < 2200)
+        if epochs:
+            chosen = tuple(int(e) for e in epochs.split(","))
+        else:
+            chosen = (present[0], present[len(present) // 2], present[-1]) if present else ()
+        if len(chosen) != 3 or not set(chosen) <= set(present):
+            raise _fail(f"need three epochs among {present}, got {chosen}")
+        with _progress("training") as update:
+            update(0, 1)
+            report = forecast_report(values, chosen, pixel, seed=seed)  # type: ignore[arg-type]
+            update(1, 1)
+        path = save_model(report.model, report.meta, folder)
+    table = _table("metric", "model", "distance-only baseline")
+    m = report.metrics
+    table.add_row("ROC AUC", f"{m['auc']:.3f}", f"{m['baseline_auc']:.3f}")
+    table.add_row("figure of merit", f"{m['fom']:.3f}", f"{m['baseline_fom']:.3f}")
+    out.print(table)
+    out.print(f"saved {path} and {path.with_suffix('.json')} ({report.meta.notes})")
+
+
 def main() -> None:
     """Entry point of the ``geo-service`` console script."""
     app()

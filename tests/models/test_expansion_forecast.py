@@ -8,7 +8,10 @@ import json
 import numpy as np
 import pytest
 import rasterio
+from rasterio.transform import from_origin
+from typer.testing import CliRunner
 
+from geo_service.cli import app
 from models.expansion_forecast import FEATURES, cell_features, figure_of_merit, forecast_report
 from models.persistence import load_model, save_model
 from tests.realdata import real_file
@@ -84,3 +87,25 @@ def test_ghsl_forecast_report() -> None:
     print(f"\nGHSL expansion forecast {start}->{middle} (train), {middle}->{end} (test): {m}")
     assert m["auc"] > 0.7 and m["auc"] >= m["baseline_auc"] - 0.02
     assert 0 < m["fom"] <= 1
+
+
+# rasterio's own use of affine's deprecated `*` when writing a GeoTIFF
+@pytest.mark.filterwarnings("ignore:Use `@` matmul:PendingDeprecationWarning")
+def test_cli_trains_and_saves(tmp_path) -> None:
+    raster = _growing_city()
+    path = tmp_path / "epochs.tif"
+    profile = {
+        "driver": "GTiff", "width": raster.shape[1], "height": raster.shape[0], "count": 1,
+        "dtype": "uint16", "crs": "EPSG:32737", "transform": from_origin(0, 8000, 100, 100),
+    }  # fmt: skip
+    with rasterio.open(path, "w", **profile) as ds:
+        ds.write(raster, 1)
+    result = CliRunner().invoke(
+        app, ["models", "train-expansion", str(path), "--out", str(tmp_path / "m")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "figure of merit" in result.stdout
+    model, meta = load_model(tmp_path / "m", "expansion_forecast")
+    assert meta.notes.startswith("trained on 1990->2000") and hasattr(model, "predict_proba")
+    bad = CliRunner().invoke(app, ["models", "train-expansion", str(path), "--epochs", "1990,2000"])
+    assert bad.exit_code == 2
