@@ -13,6 +13,7 @@ from typing import Any
 
 from profiling.indicators.city_statistics import CITY_STATISTICS_REGISTRY
 from profiling.indicators.definitions import DEFAULT_REGISTRY
+from profiling.indicators.expansion import EXPANSION_REGISTRY
 from profiling.indicators.profiles import PROFILE_REGISTRY
 from profiling.indicators.projects import PROJECT_REGISTRY
 from profiling.indicators.registry import Indicator, Registry
@@ -52,6 +53,11 @@ CATALOGUE: Mapping[str, tuple[Registry, str]] = MappingProxyType(
             PROJECT_REGISTRY,
             "Tier III, from the projects layer and the households in their catchments: "
             "`projects_by_type`, `project_beneficiaries`.",
+        ),
+        "urban_expansion": (
+            EXPANSION_REGISTRY,
+            "Per epoch of a built-up raster (GHSL style), for the city: "
+            "`profiling.expansion.expansion_table` then `expansion_indicator_table`.",
         ),
         "city_statistics": (
             CITY_STATISTICS_REGISTRY,

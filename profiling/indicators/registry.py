@@ -40,12 +40,19 @@ __all__ = [
     "Registry",
 ]
 
-Population = Literal["households", "people", "adults", "structures"]
+Population = Literal["households", "people", "adults", "structures", "land"]
 """Whom an indicator counts. Households and structures count 1 per unit; people and adults
-are weighted by the unit's size column (:data:`POPULATION_SIZE_COLUMNS`)."""
+are weighted by the unit's size column (:data:`POPULATION_SIZE_COLUMNS`); ``land`` marks
+figures about the city's land (urban extent, growth), computed from rasters, not units."""
 
 POPULATION_SIZE_COLUMNS: Mapping[str, str | None] = MappingProxyType(
-    {"households": None, "structures": None, "people": "household_size", "adults": "adults"}
+    {
+        "households": None,
+        "structures": None,
+        "people": "household_size",
+        "adults": "adults",
+        "land": None,
+    }
 )
 """Column giving the size :math:`m_i` of each unit in the population (``None``: 1 per unit)."""
 
