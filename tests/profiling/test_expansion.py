@@ -36,6 +36,7 @@ from profiling.expansion import (
     urban_extent,
     urbanness,
 )
+from profiling.indicators.expansion import expansion_indicator_table
 from tests.realdata import real_file
 
 PX = 10.0
@@ -352,3 +353,22 @@ def test_ghsl_gosturban_tutorial() -> None:
     assert np.allclose(new, np.diff(tab["built_ha"]))
     assert (tab["extent_growth"].iloc[1:] > 0).all()
     assert seconds < 30
+
+
+def test_expansion_indicator_rows_by_hand() -> None:
+    table = pd.DataFrame(
+        {
+            "extent_ha": [100.0, 121.0],
+            "built_ha": [60.0, 80.0],
+            "population": [1000.0, 1100.0],
+            "sdg_11_3_1": [np.nan, 2.0],
+        },
+        index=pd.Index([2000, 2010], name="epoch"),
+    )
+    rows = expansion_indicator_table(table, city="Mto Mji")
+    ratio = rows[rows.indicator_id == "sdg_11_3_1_land_consumption_ratio"]
+    assert ratio["round"].tolist() == ["2010"] and ratio["value"].tolist() == [2.0]
+    density = rows[rows.indicator_id == "urban_density"].set_index("round")
+    assert density.loc["2010", "value"] == pytest.approx(1100 / 121)
+    assert density.loc["2010", "numerator"] == 1100 and density.loc["2010", "denominator"] == 121
+    assert set(rows["city"]) == {"Mto Mji"} and set(rows["source"]) == {"built_up_raster"}
