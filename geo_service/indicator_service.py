@@ -516,8 +516,7 @@ class IndicatorCache:
     @staticmethod
     def version(store: GeoPackageStore) -> Version:
         """The store's data version: (number of uploads, latest upload id)."""
-        uploads = store.uploads()
-        return len(uploads), max((u.upload_id for u in uploads), default=0)
+        return store.data_version()
 
     def _city_lock(self, path: str, city: str) -> threading.Lock:
         with self._lock:

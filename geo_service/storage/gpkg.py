@@ -1132,6 +1132,17 @@ class GeoPackageStore:
             ).fetchall()
         return [_upload_info(r) for r in rows]
 
+    def data_version(self) -> tuple[int, int]:
+        """(number of uploads, latest upload id): changes whenever data is stored.
+
+        One indexed query, cheap enough to check on every request of a cache.
+        """
+        with self._read() as con:
+            count, latest = con.execute(
+                "SELECT count(*), coalesce(max(upload_id), 0) FROM uploads"
+            ).fetchone()
+        return int(count), int(latest)
+
     def rounds(self, settlement: str | None = None) -> list[RoundInfo]:
         """Enumeration rounds, by settlement then round."""
         sql = "SELECT settlement_id, round, date, label FROM rounds"
