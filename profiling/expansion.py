@@ -126,12 +126,13 @@ def built_masks(
     epochs
         Years to cut at.
     nodata
-        Value of never-built / no-data pixels (never built up). NaN cells are never built either.
+        Value of never-built / no-data pixels (never built up). NaN cells and values <= 0
+        (GHSL-style "never built" 0) are never built either.
 
     Returns
     -------
     dict
-        ``{epoch: mask}``, the mask True where ``value <= epoch`` and not nodata.
+        ``{epoch: mask}``, the mask True where ``0 < value <= epoch`` and not nodata.
 
     Examples
     --------
@@ -139,6 +140,8 @@ def built_masks(
     >>> m = built_masks(r, [1990, 2000], nodata=65535)
     >>> m[1990].astype(int).tolist(), int(m[2000].sum())
     ([[1, 1], [0, 0]], 3)
+    >>> int(built_masks(np.array([[0, 2000]]), [2000])[2000].sum())  # 0: never built
+    1
     """
     arr = np.asarray(epoch_raster)
     if arr.ndim != 2:
@@ -148,6 +151,7 @@ def built_masks(
         valid &= arr != nodata
     if np.issubdtype(arr.dtype, np.floating):
         valid &= ~np.isnan(arr)
+    valid &= arr > 0
     return {int(e): valid & (arr <= e) for e in epochs}
 
 

@@ -58,6 +58,7 @@ __all__ = [
     "building_street_access",
     "parcel_layers",
     "parcels",
+    "street_access_by_area",
     "street_access_table",
 ]
 
@@ -444,6 +445,23 @@ def street_access_table(
     >>> t[["k", "buildings", "buildings_per_ha"]].to_dict("records")
     [{'k': 1, 'buildings': 2, 'buildings_per_ha': 2.0}]
     """
+    table, _ = _street_access(
+        buildings, streets, boundary=boundary, off_network_m=off_network_m, tolerance_m=tolerance_m
+    )
+    out = pd.DataFrame(table.drop(columns=table.geometry.name))
+    out.attrs["buildings_outside_blocks"] = table.attrs["buildings_outside_blocks"]
+    return out
+
+
+def _street_access(
+    buildings: gpd.GeoDataFrame | gpd.GeoSeries,
+    streets: gpd.GeoDataFrame | gpd.GeoSeries,
+    *,
+    boundary: shapely.Geometry | None,
+    off_network_m: float,
+    tolerance_m: float,
+) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+    """Per-block rows (with the block polygons) and per-building rows, peeling once."""
     blocks = blocks_from_streets(streets, boundary=boundary)
     parcel_frame = parcels(buildings, blocks)
     per_building = building_street_access(
@@ -454,7 +472,15 @@ def street_access_table(
         blocks=blocks,
         parcel_frame=parcel_frame,
     )
-    k = block_complexity(parcel_frame, blocks, tolerance_m=tolerance_m)
+    deepest = (
+        per_building["layer"]
+        .fillna(0)
+        .astype(np.int64)
+        .groupby(per_building["block_id"].to_numpy())
+        .max()
+    )
+    ids = pd.Index(blocks["block_id"].to_numpy(dtype=np.int64), name="block_id")
+    k = deepest.reindex(ids, fill_value=0).astype(np.int64).rename("k")
     placed = per_building[per_building["block_id"].notna()]
     grouped = placed.groupby(placed["block_id"].astype(np.int64))
     count = grouped.size().reindex(k.index, fill_value=0).astype(np.int64)
@@ -470,5 +496,88 @@ def street_access_table(
         },
         index=k.index,
     )
-    table.attrs["buildings_outside_blocks"] = int(len(per_building) - len(placed))
-    return table
+    frame = gpd.GeoDataFrame(
+        table, geometry=blocks.set_index("block_id").geometry.reindex(k.index).array
+    )
+    frame.attrs["buildings_outside_blocks"] = int(len(per_building) - len(placed))
+    per_building = per_building.assign(k=per_building["block_id"].map(k).astype("Int64"))
+    return frame, per_building
+
+
+def street_access_by_area(
+    buildings: gpd.GeoDataFrame,
+    streets: gpd.GeoDataFrame | gpd.GeoSeries,
+    areas: gpd.GeoDataFrame,
+    *,
+    id_column: str = "settlement_id",
+    off_network_m: float = OFF_NETWORK_M,
+    tolerance_m: float = FRONTAGE_TOLERANCE_M,
+) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+    """Street access of every area (settlement): blocks clipped to it, its buildings.
+
+    Each area is one :func:`street_access_table` run with the area as ``boundary`` and the
+    buildings whose centroid lies in it (a building in two overlapping areas counts in both);
+    streets within ``off_network_m`` of the area are used, so the distance to the nearest
+    street is not cut at the area's edge.
+
+    Parameters
+    ----------
+    buildings : GeoDataFrame
+        Footprints (polygons), metric CRS.
+    streets : GeoDataFrame or GeoSeries
+        Street and footpath centrelines, same CRS.
+    areas : GeoDataFrame
+        Polygons with ``id_column``, same CRS.
+    id_column : str, keyword-only
+        Area id column, copied onto every output row.
+    off_network_m, tolerance_m : float, keyword-only
+        As in :func:`building_street_access`.
+
+    Returns
+    -------
+    (blocks, buildings)
+        ``blocks``: one row per block with ``id_column``, ``block_id`` (per area),
+        ``area_ha``, ``k``, ``buildings``, ``buildings_per_ha``, ``off_network_share`` and
+        the block polygon; ``buildings``: one row per building placed in an area,
+        ``id_column``, ``building_index`` (the index in ``buildings``), ``block_id``,
+        ``layer``, ``k``, ``street_distance_m``, ``off_network``.
+    """
+    require_metric(buildings, what="street_access_by_area")
+    crs = buildings.crs
+    footprints = buildings[
+        shapely.get_type_id(np.asarray(buildings.geometry.array, dtype=object)) >= 3
+    ]
+    centroids = shapely.centroid(np.asarray(footprints.geometry.array, dtype=object))
+    areas = areas.to_crs(crs)
+    area_geoms = np.asarray(areas.geometry.array, dtype=object)
+    area_of, building_of = shapely.STRtree(centroids).query(area_geoms, predicate="contains")
+    street_tree = shapely.STRtree(np.asarray(streets.geometry.array, dtype=object))
+    block_parts: list[gpd.GeoDataFrame] = []
+    building_parts: list[pd.DataFrame] = []
+    for position, area_id in enumerate(areas[id_column].astype(str)):
+        inside = footprints.iloc[building_of[area_of == position]]
+        near = street_tree.query(area_geoms[position], predicate="dwithin", distance=off_network_m)
+        if not len(near):
+            continue
+        table, per = _street_access(
+            inside,
+            streets.iloc[np.sort(near)],
+            boundary=area_geoms[position],
+            off_network_m=off_network_m,
+            tolerance_m=tolerance_m,
+        )
+        block_parts.append(table.reset_index().assign(**{id_column: area_id}))
+        building_parts.append(
+            per.rename_axis("building_index").reset_index().assign(**{id_column: area_id})
+        )
+    columns = [id_column, "block_id", "area_ha", "k", "buildings", "buildings_per_ha"]
+    columns.append("off_network_share")
+    if not block_parts:
+        empty = gpd.GeoDataFrame({c: [] for c in columns}, geometry=[], crs=crs)
+        return empty, pd.DataFrame(columns=[id_column, "building_index", "block_id", "layer"])
+    blocks = pd.concat(block_parts, ignore_index=True)
+    blocks = gpd.GeoDataFrame(blocks[[*columns, "geometry"]], geometry="geometry", crs=crs)
+    per_building = pd.concat(building_parts, ignore_index=True)
+    first = [id_column, "building_index"]
+    per_building = per_building[first + [c for c in per_building.columns if c not in first]]
+    return blocks, per_building

@@ -44,6 +44,7 @@ from profiling.indicators.rollup import (
 )
 from profiling.indicators.structures import roll_up_structures, totals
 from profiling.indicators.table import IndicatorTable, adults_from_members, indicator_table
+from profiling.indicators.urban_form import URBAN_FORM_REGISTRY, urban_form_indicator_table
 
 __all__ = [
     "CATALOGUE",
@@ -51,6 +52,7 @@ __all__ = [
     "DEFAULT_REGISTRY",
     "FLOOD_DEPTH_CLASSES",
     "PERSONAL_COLUMNS",
+    "URBAN_FORM_REGISTRY",
     "Indicator",
     "IndicatorTable",
     "PersonalDataError",
@@ -78,5 +80,6 @@ __all__ = [
     "to_json_bytes",
     "to_parquet_bytes",
     "totals",
+    "urban_form_indicator_table",
     "wilson_interval",
 ]

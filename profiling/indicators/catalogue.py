@@ -18,6 +18,7 @@ from profiling.indicators.profiles import PROFILE_REGISTRY
 from profiling.indicators.projects import PROJECT_REGISTRY
 from profiling.indicators.registry import Indicator, Registry
 from profiling.indicators.structures import STRUCTURE_REGISTRY
+from profiling.indicators.urban_form import URBAN_FORM_REGISTRY
 
 __all__ = [
     "CATALOGUE",
@@ -58,6 +59,12 @@ CATALOGUE: Mapping[str, tuple[Registry, str]] = MappingProxyType(
             EXPANSION_REGISTRY,
             "Per epoch of a built-up raster (GHSL style), for the city: "
             "`profiling.expansion.expansion_table` then `expansion_indicator_table`.",
+        ),
+        "urban_form": (
+            URBAN_FORM_REGISTRY,
+            "Block street access per settlement and for the city, from building footprints and "
+            "the street + footpath network: `profiling.morphology.street_access_by_area` then "
+            "`urban_form_indicator_table`.",
         ),
         "city_statistics": (
             CITY_STATISTICS_REGISTRY,

@@ -155,7 +155,7 @@ EXPANSION_REGISTRY = Registry(EXPANSION_INDICATORS)
 def expansion_indicator_table(
     table: pd.DataFrame,
     *,
-    city: str,
+    city: str | None,
     parameters: Mapping[str, Any] | None = None,
     computed_at: datetime | None = None,
 ) -> pd.DataFrame:
@@ -165,8 +165,9 @@ def expansion_indicator_table(
     ----------
     table : pandas.DataFrame
         Indexed by epoch, with the columns the definitions read.
-    city : str, keyword-only
-        The group of every row.
+    city : str or None, keyword-only
+        The ``city`` group column of every row; ``None``: no group column (the city row,
+        group ``""``, as the service's household city rows).
     parameters : mapping, optional, keyword-only
         The analysis parameters to record (radius, fringe, buffer...).
     computed_at : datetime, optional, keyword-only
@@ -206,7 +207,9 @@ def expansion_indicator_table(
             stats["denominator"] = pd.to_numeric(table.loc[epochs, den]).to_numpy(dtype=float)
         elif indicator.statistic == "total":
             stats["numerator"] = stats["value"]
-        keys = pd.DataFrame({"city": [city] * len(epochs), "round": [str(e) for e in epochs]})
+        keys = pd.DataFrame({"round": [str(e) for e in epochs]})
+        if city is not None:
+            keys.insert(0, "city", [city] * len(epochs))
         parts.append(
             tidy_table(
                 indicator,
