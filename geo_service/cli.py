@@ -90,6 +90,8 @@ def _clear_errors() -> Iterator[None]:
     """Turn domain errors into one line and an exit code."""
     try:
         yield
+    except typer.Exit:
+        raise  # already reported by _fail
     except ValidationFailed as exc:
         _print_report(exc.report, as_json=False, to=err)
         raise _fail(f"validation failed: {exc.report.summary()}; nothing was stored", 1) from None
@@ -518,6 +520,7 @@ def map_(
         city_map,
         settlement_map,
     )
+    from geo_service.model_service import ModelShelf  # noqa: PLC0415
 
     roles = {"public": Role.public, "mel": Role.mel, "planner": Role.planner, "admin": Role.admin}
     if kind not in {"city", "settlement"}:
@@ -531,16 +534,20 @@ def map_(
         names = {str(s) for s in db.read_layer("settlements", columns=["settlement_id"])[
             "settlement_id"]}  # fmt: skip
         scope = visible_settlements(principal, owners, household_level=False)
+        full = principal.role in {Role.admin, Role.planner}
         audience = Audience(
             hidden=frozenset(s for s in names | set(owners) if not scope.allows(s)),
-            k=None if principal.role in {Role.admin, Role.planner} else settings.small_cell_k,
-            detailed=principal.role in {Role.admin, Role.planner},
+            k=None if full else settings.small_cell_k,
+            detailed=full,
+            informality=full,
         )
         try:
             if kind == "city":
                 page = city_map(
                     db, name, audience=audience, indicator=indicator or DEFAULT_INDICATOR,
                     assets=Assets("inline"), tiles=tiles,
+                    models=ModelShelf.load(settings.models_folder),
+                    informality_threshold=settings.informality_threshold,
                 )  # fmt: skip
             else:
                 page = settlement_map(
@@ -587,14 +594,14 @@ def models_train_expansion(
             values = ds.read(1)
             pixel = abs(ds.transform.a)
             if not ds.crs or not ds.crs.is_projected:
-                raise _fail("the raster needs a projected CRS in metres")
+                raise ProfilingError("the raster needs a projected CRS in metres")
         present = sorted(int(v) for v in np.unique(values) if 1800 < v < 2200)
         if epochs:
             chosen = tuple(int(e) for e in epochs.split(","))
         else:
             chosen = (present[0], present[len(present) // 2], present[-1]) if present else ()
         if len(chosen) != 3 or not set(chosen) <= set(present):
-            raise _fail(f"need three epochs among {present}, got {chosen}")
+            raise ProfilingError(f"need three epochs among {present}, got {chosen}")
         with _progress("training") as update:
             update(0, 1)
             report = forecast_report(values, chosen, pixel, seed=seed)  # type: ignore[arg-type]
@@ -606,6 +613,212 @@ def models_train_expansion(
     table.add_row("figure of merit", f"{m['fom']:.3f}", f"{m['baseline_fom']:.3f}")
     out.print(table)
     out.print(f"saved {path} and {path.with_suffix('.json')} ({report.meta.notes})")
+
+
+def _read_polygons(path: Path, layer: str | None, crs: str | None, what: str):
+    """Polygon features of one layer of any file pyogrio reads (a local, trusted file).
+
+    Keeps non-empty (multi)polygons; when the layer has an OSM ``building`` tag column, only
+    the features tagged as buildings (not ``building=no``). Raises ``ProfilingError`` (one
+    line, exit 2) when the file is missing or unreadable, holds no polygons, or has no CRS and
+    none is given.
+    """
+    import pyogrio  # noqa: PLC0415
+    import pyogrio.errors  # noqa: PLC0415
+
+    if not path.is_file():
+        raise ProfilingError(f"{what}: no such file {path}")
+    try:
+        frame = pyogrio.read_dataframe(path, layer=layer)
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
+        raise ProfilingError(f"{what}: cannot read {path}: {exc}") from None
+    if not hasattr(frame, "geometry"):
+        raise ProfilingError(f"{what}: {path} (layer {layer or 'first'}) has no geometry column")
+    keep = frame.geometry.notna() & ~frame.geometry.is_empty
+    keep &= frame.geometry.geom_type.isin(["Polygon", "MultiPolygon"])
+    if what == "buildings" and "building" in frame.columns:
+        tag = frame["building"]
+        keep &= tag.notna() & (tag.astype(str).str.lower() != "no")
+    frame = frame[keep.to_numpy()]
+    if frame.empty:
+        raise ProfilingError(
+            f"{what}: no polygon features in {path} (layer {layer or 'first'}); "
+            "footprints and boundaries must be polygons"
+        )
+    if frame.crs is None:
+        if crs is None:
+            raise ProfilingError(
+                f"{what}: {path} has no CRS; state it with --crs, e.g. --crs EPSG:4326"
+            )
+        frame = frame.set_crs(crs)
+    return frame
+
+
+def _project_metric(buildings, settlements):
+    """Both layers in the buildings' local metric CRS (UTM zone), or ``ProfilingError``."""
+    import numpy as np  # noqa: PLC0415
+    import pyproj  # noqa: PLC0415
+
+    from profiling.crs import metric_crs, to_metric  # noqa: PLC0415
+
+    for what, frame in (("buildings", buildings), ("settlements", settlements)):
+        crs = frame.crs
+        x0, y0, x1, y1 = frame.total_bounds
+        in_range = -180 <= x0 <= x1 <= 180 and -90 <= y0 <= y1 <= 90
+        if crs.is_geographic and not in_range:
+            raise ProfilingError(
+                f"{what}: the CRS {crs.to_string()} is geographic but the coordinates "
+                f"({x0:g}, {y0:g}, {x1:g}, {y1:g}) are not longitudes/latitudes: the layer "
+                "cannot be projected to metres (wrong --crs?)"
+            )
+    try:
+        target = metric_crs(buildings)
+        projected = to_metric(buildings, settlements, crs=target)
+    except (RuntimeError, pyproj.exceptions.CRSError) as exc:
+        raise ProfilingError(f"cannot project the layers to a metric CRS: {exc}") from None
+    for frame in projected:
+        if not np.isfinite(frame.total_bounds).all():
+            raise ProfilingError(
+                f"the layers cannot be projected to {target.name}: infinite coordinates"
+            )
+    return projected[0], projected[1]
+
+
+@models_app.command("train-informality")
+def models_train_informality(
+    buildings_path: Annotated[
+        Path, typer.Argument(metavar="BUILDINGS", help="Building footprints (any vector file).")
+    ],
+    settlements_path: Annotated[
+        Path, typer.Argument(metavar="SETTLEMENTS", help="Known settlement boundaries.")
+    ],
+    folder: Annotated[Path, typer.Option("--out", help="Folder for the model files.")] = Path(
+        "data/models"
+    ),
+    cell_m: Annotated[float, typer.Option("--cell-m", help="Grid cell size, metres.")] = 100.0,
+    block_m: Annotated[
+        float, typer.Option("--block-m", help="Spatial cross-validation tile size, metres.")
+    ] = 500.0,
+    buildings_layer: Annotated[
+        str | None,
+        typer.Option("--buildings-layer", help="Layer of BUILDINGS (OSM XML: multipolygons)."),
+    ] = None,
+    settlements_layer: Annotated[
+        str | None, typer.Option("--settlements-layer", help="Layer of SETTLEMENTS.")
+    ] = None,
+    crs: CrsOpt = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Train the informality model on building footprints labelled by known settlements.
+
+    Reads any vector file GDAL reads (GeoPackage, GeoJSON, zipped Shapefile, OSM XML with
+    --buildings-layer multipolygons: only features with a building tag are kept), projects
+    both layers to the local UTM zone, evaluates by spatially blocked cross-validation, then
+    saves the model fitted on every cell (skops + JSON metadata).
+    """
+    if cell_m <= 0 or block_m < cell_m:
+        raise _fail(f"need 0 < --cell-m <= --block-m, got {cell_m:g} and {block_m:g}")
+    from models.informality import cell_features, label_cells, spatial_cv  # noqa: PLC0415
+    from models.persistence import save_model  # noqa: PLC0415
+
+    with _clear_errors():
+        footprints = _read_polygons(buildings_path, buildings_layer, crs, "buildings")
+        boundaries = _read_polygons(settlements_path, settlements_layer, crs, "settlements")
+        footprints, boundaries = _project_metric(footprints, boundaries)
+        with _progress("training") as update:
+            update(0, 1)
+            cells = cell_features(footprints, cell_m=cell_m)
+            labels = label_cells(cells, boundaries)
+            positives = int(labels.sum())
+            if positives in (0, len(labels)):
+                cover = "every one" if positives else "none"
+                raise ProfilingError(
+                    f"the settlements cover {cover} of the {len(labels)} cells with buildings: "
+                    "need both (cells inside and outside the settlements) to train"
+                )
+            model, metrics, meta = spatial_cv(
+                cells, labels, block_m=block_m, cell_m=cell_m, seed=seed
+            )
+            update(1, 1)
+        path = save_model(model, meta, folder)
+    table = _table("metric", "value")
+    table.add_row("precision", f"{metrics['precision']:.3f}")
+    table.add_row("recall", f"{metrics['recall']:.3f}")
+    table.add_row("ROC AUC", f"{metrics['auc']:.3f}")
+    table.add_row("cells", f"{metrics['cells']:,.0f}")
+    table.add_row("positives", f"{metrics['positives']:,.0f}")
+    table.add_row("spatial blocks", f"{metrics['spatial_blocks']:,.0f}")
+    out.print(table)
+    out.print(
+        f"saved {path} and {path.with_suffix('.json')} ({meta.notes}; "
+        f"{len(footprints):,} footprints in {footprints.crs.name})",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@models_app.command("train")
+def models_train(
+    city: Annotated[str, typer.Option(help="City (`settlements.city`) whose data train them.")],
+    store: Annotated[
+        Path | None, typer.Option(help="Store file [env GEO_SERVICE_STORE_PATH].")
+    ] = None,
+    folder: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Folder for the model files [default: the service's models "
+            "folder, GEO_SERVICE_MODELS_DIR].",
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Train both models on one city of the store: the expansion forecast from its built-up
+    raster and the informality model from the footprints of its area labelled by its
+    settlements; save them where the service loads models (restart the service after)."""
+    from geo_service.model_training import describe_metrics, train_city_models  # noqa: PLC0415
+
+    settings = _settings(store)
+    dest = folder or settings.models_folder
+    with (
+        _clear_errors(),
+        GeoPackageStore(settings.store_path) as db,
+        _progress("training") as update,
+    ):
+        update(0, 1)
+        try:
+            results = train_city_models(db, city, dest, seed=seed)
+        except LookupError as exc:
+            raise ProfilingError(str(exc)) from None
+        update(1, 1)
+    table = _table("model", "evaluation", "saved")
+    for result in results:
+        table.add_row(result.name, describe_metrics(result), str(result.path or "-"))
+    out.print(table)
+
+
+@models_app.command("list")
+def models_list(
+    store: Annotated[
+        Path | None, typer.Option(help="Store file [env GEO_SERVICE_STORE_PATH].")
+    ] = None,
+    folder: Annotated[
+        Path | None, typer.Option("--dir", help="Models folder [default: the service's].")
+    ] = None,
+) -> None:
+    """The models a service would load at start, with their metrics (or why one is refused)."""
+    from geo_service.model_service import ModelShelf  # noqa: PLC0415
+
+    settings = _settings(store)
+    shelf = ModelShelf.load(folder or settings.models_folder)
+    table = _table("model", "status", "trained", "metrics / reason")
+    for record in shelf.describe():
+        metrics = record.get("metrics") or {}
+        shown = ", ".join(f"{k} {v:.3g}" for k, v in metrics.items()) or record.get("reason", "")
+        table.add_row(record["name"], record["status"], record.get("trained_at", ""), shown)
+    out.print(table)
+    if not shelf.loaded and not shelf.refused:
+        out.print(f"no model in {shelf.folder}: geo-service models train --city <city>")
 
 
 def main() -> None:

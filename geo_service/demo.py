@@ -30,6 +30,7 @@ from rich.table import Table
 from geo_service.access import PUBLIC, Principal, visible_settlements
 from geo_service.indicator_service import CACHE
 from geo_service.ingestion import IngestRequest, ingest_file
+from geo_service.model_training import describe_metrics, train_city_models
 from geo_service.servicedb import Role, ServiceDB
 from geo_service.settings import Settings
 from geo_service.storage import GeoPackageStore
@@ -489,6 +490,7 @@ def finish_demo(
     full = warm_indicators(settings, city=city, console=say)
     rows = city_indicator_rows(full)
     say.print(_indicator_table(rows, city))
+    trained = train_demo_models(settings, city=city, console=say)
     ids = _city_settlement_ids(settings, city)
     urls = demo_urls(
         settings,
@@ -518,8 +520,25 @@ def finish_demo(
         "key_created": created,
         "key_file": str(demo_key_path(settings)),
         "indicators": rows.to_dict(orient="records"),
+        "models": trained,
         "urls": urls,
     }
+
+
+def train_demo_models(
+    settings: Settings, *, city: str = DEMO_CITY, console: Console | None = None
+) -> dict[str, Any]:
+    """Train the expansion and informality models on the demo city into the models folder
+    (what ``geo-service models train`` does) and print their evaluation."""
+    say = console or Console(stderr=True)
+    say.print(f"[bold]then[/] training the models into {settings.models_folder} ...")
+    with GeoPackageStore(settings.store_path) as store:
+        results = train_city_models(store, city, settings.models_folder)
+    table = Table("model", "evaluation", "file")
+    for result in results:
+        table.add_row(result.name, describe_metrics(result), str(result.path or result.skipped))
+    say.print(table)
+    return {r.name: {"path": str(r.path) if r.path else None, **r.metrics} for r in results}
 
 
 def serve_demo(

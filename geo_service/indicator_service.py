@@ -54,19 +54,23 @@ import shapely
 from rasterio.io import MemoryFile
 
 from geo_service.storage import GeoPackageStore, StoreError
+from geo_service.urban_analyses import UrbanData, read_urban
 from profiling.access import access_table, people_per_service
 from profiling.crs import to_metric
 from profiling.deprivation import deprivations
 from profiling.hazard import HazardClasses, sample_raster, structure_hazard_class
 from profiling.indicators import (
     DEFAULT_REGISTRY,
+    URBAN_FORM_REGISTRY,
     adults_from_members,
     indicator_table,
     project_beneficiaries,
     projects_by_type,
     settlement_profile_table,
     suppress_small_cells,
+    urban_form_indicator_table,
 )
+from profiling.indicators.expansion import EXPANSION_REGISTRY, expansion_indicator_table
 from profiling.tenure import owner_renter_shares
 
 if TYPE_CHECKING:
@@ -117,6 +121,9 @@ DISAGGREGATIONS: dict[str, tuple[str, ...]] = {
 _NOT_SUPPRESSED = frozenset({"tier3_projects"})
 """Counts of projects, not of households: small counts reveal nobody."""
 
+_UNSUPPRESSED_FAMILIES = frozenset({"urban_form", "urban_expansion"})
+"""Figures about buildings, blocks and land, not households: never suppressed."""
+
 _PROFILE_FAMILY = "settlement_profiles"
 
 
@@ -138,6 +145,9 @@ class CityData:
         The city's service points (no geometry).
     projects : geopandas.GeoDataFrame or None
         The city's projects in the units' metric CRS (``None`` without a projects layer).
+    urban : UrbanData or None
+        Block street access and expansion (:func:`geo_service.urban_analyses.read_urban`);
+        ``None`` when no settlement has a boundary.
     """
 
     city: str
@@ -145,6 +155,7 @@ class CityData:
     units: gpd.GeoDataFrame
     services: pd.DataFrame
     projects: gpd.GeoDataFrame | None
+    urban: UrbanData | None = None
 
     @property
     def settlement_ids(self) -> tuple[str, ...]:
@@ -152,11 +163,10 @@ class CityData:
         return tuple(sorted(self.settlements["settlement_id"].astype(str)))
 
 
-def _city_settlements(store: GeoPackageStore, city: str) -> pd.DataFrame:
+def _city_settlements(store: GeoPackageStore, city: str) -> gpd.GeoDataFrame:
     frame = store.read_layer("settlements")
-    table = pd.DataFrame(frame.drop(columns=frame.geometry.name))
-    chosen = table[table["city"].astype("string").eq(city).fillna(False).to_numpy(dtype=bool)]
-    return chosen.reset_index(drop=True)
+    chosen = frame[frame["city"].astype("string").eq(city).fillna(False).to_numpy(dtype=bool)]
+    return gpd.GeoDataFrame(chosen.reset_index(drop=True))
 
 
 CITY_SERVICE_MARGIN_DEG = 0.02
@@ -233,7 +243,10 @@ def city_units(store: GeoPackageStore, city: str) -> gpd.GeoDataFrame:
 
 
 def _read_city(store: GeoPackageStore, city: str) -> CityData:
-    settlements = _city_settlements(store, city)
+    outlines = _city_settlements(store, city)
+    has_outline = outlines.geometry.notna() & ~outlines.geometry.is_empty
+    urban = read_urban(store, outlines[has_outline.to_numpy()]) if has_outline.any() else None
+    settlements = pd.DataFrame(outlines.drop(columns=outlines.geometry.name))
     ids = set(settlements["settlement_id"].astype(str))
     households = store.read_layer("households")
     households = households[households["settlement_id"].astype("string").isin(ids).to_numpy()]
@@ -271,6 +284,7 @@ def _read_city(store: GeoPackageStore, city: str) -> CityData:
         units=units,
         services=pd.DataFrame(services.drop(columns=services.geometry.name)),
         projects=projects_m if len(projects) else None,
+        urban=urban,
     )
 
 
@@ -368,6 +382,7 @@ def _compute(data: CityData, exclude: frozenset[str], stamp: datetime) -> CityIn
             tables.append(_tag(beneficiaries.table, "projects"))
     elif data.projects is None:
         skipped["tier3_projects"] = "no projects layer for this city"
+    tables.extend(_urban_tables(data.urban, exclude, stamp, skipped))
     kept = [t for t in tables if not t.empty]
     table = pd.concat(kept, ignore_index=True, sort=False) if kept else pd.DataFrame()
     rounds = tuple(sorted({str(r) for r in table["round"].dropna()})) if "round" in table else ()
@@ -380,6 +395,42 @@ def _compute(data: CityData, exclude: frozenset[str], stamp: datetime) -> CityIn
         computed_at=stamp.astimezone(UTC).isoformat(timespec="seconds"),
         rounds=rounds,
     )
+
+
+def _urban_tables(
+    urban: UrbanData | None,
+    exclude: frozenset[str],
+    stamp: datetime,
+    skipped: dict[str, str],
+) -> list[pd.DataFrame]:
+    """Block street access rows (without ``exclude``) and the city's expansion rows."""
+    reasons = {"urban_form": "no settlement outlines", "urban_expansion": "no settlement outlines"}
+    out: list[pd.DataFrame] = []
+    if urban is not None:
+        reasons = dict(urban.skipped)
+    if urban is not None and urban.form is not None:
+        form = urban.form
+        blocks = pd.DataFrame(form.blocks.drop(columns=form.blocks.geometry.name))
+        rows = urban_form_indicator_table(
+            form.buildings[~form.buildings["settlement_id"].isin(exclude)],
+            blocks[~blocks["settlement_id"].isin(exclude)],
+            computed_at=stamp,
+            source=f"{form.footprints} layer",
+        )
+        out.append(_tag(rows, "urban_form"))
+    if urban is not None and urban.expansion is not None:
+        rows = expansion_indicator_table(urban.expansion.table, city=None, computed_at=stamp)
+        out.append(_tag(rows, "urban_expansion"))
+        reasons["urban_expansion"] = "needs the population of each epoch (not in the store)"
+    done = {i for t in out if not t.empty for i in t["indicator_id"].unique()}
+    for family, registry in (
+        ("urban_form", URBAN_FORM_REGISTRY),
+        ("urban_expansion", EXPANSION_REGISTRY),
+    ):
+        for indicator in registry:
+            if indicator.id not in done:
+                skipped[indicator.id] = reasons.get(family, "no rows")
+    return [t for t in out if not t.empty]
 
 
 def compute_city(
@@ -434,7 +485,10 @@ def suppress_by_table(table: pd.DataFrame, *, k: int) -> pd.DataFrame:
         return table.assign(suppressed=pd.Series(dtype=object))
     parts: list[pd.DataFrame] = []
     all_groups = group_columns_of(table)
-    free = table["indicator_id"].isin(_NOT_SUPPRESSED).to_numpy()
+    free = (
+        table["indicator_id"].isin(_NOT_SUPPRESSED).to_numpy()
+        | table["family"].isin(_UNSUPPRESSED_FAMILIES).to_numpy()
+    )
     if free.any():
         parts.append(table[free].assign(suppressed=""))
     rest = table[~free]

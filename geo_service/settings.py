@@ -53,6 +53,14 @@ class Settings(BaseSettings):
         5, ge=1, description="Cells built from fewer households are suppressed in public outputs."
     )
     job_workers: int = Field(1, ge=1, description="Background job threads (uploads, recomputes).")
+    models_dir: Path | None = Field(
+        None,
+        description="Folder of trained models (`<name>.skops` + `<name>.json`) loaded at start "
+        "(default: `models/` beside the store).",
+    )
+    informality_threshold: float = Field(
+        0.5, gt=0, lt=1, description="Probability from which a grid cell is flagged informal-like."
+    )
 
     @model_validator(mode="after")
     def _default_work_dir(self) -> Settings:
@@ -66,6 +74,11 @@ class Settings(BaseSettings):
         if self.service_db_path is not None:
             return self.service_db_path
         return self.store_path.with_name(self.store_path.stem + ".service.sqlite")
+
+    @property
+    def models_folder(self) -> Path:
+        """The models folder (``models_dir`` or its default)."""
+        return self.models_dir if self.models_dir is not None else self.store_path.parent / "models"
 
     @property
     def max_upload_bytes(self) -> int:

@@ -39,8 +39,10 @@ __all__ = [
     "FEATURES",
     "ForecastReport",
     "cell_features",
+    "expected_new_built_ha",
     "figure_of_merit",
     "forecast_report",
+    "predict_probability",
     "transition_samples",
 ]
 
@@ -54,6 +56,13 @@ FEATURES: tuple[str, ...] = (
 """Feature names in model order (missing inputs are NaN columns)."""
 
 
+_RADIUS_M = 500.0
+"""Neighbourhood radius of the built-up share used by :func:`forecast_report` (m)."""
+
+_INPUT_OF = {"distance_to_street_m": "streets", "slope_deg": "dem", "hazard": "hazard"}
+"""The keyword input each optional feature is computed from."""
+
+
 def _disk(radius_px: float) -> np.ndarray:
     r = int(np.ceil(radius_px))
     yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
@@ -64,7 +73,7 @@ def cell_features(
     built: np.ndarray,
     pixel_m: float,
     *,
-    radius_m: float = 500.0,
+    radius_m: float = _RADIUS_M,
     streets: np.ndarray | None = None,
     dem: np.ndarray | None = None,
     hazard: np.ndarray | None = None,
@@ -242,5 +251,112 @@ def forecast_report(
         training_data_sha256=data_sha256(x_train, y_train),
         metrics=metrics,
         notes=f"trained on {t0}->{t1}, evaluated on {t1}->{t2}, {pixel_m:g} m cells",
+        parameters={
+            "epoch_start": float(t0),
+            "epoch_middle": float(t1),
+            "epoch_end": float(t2),
+            "pixel_m": float(pixel_m),
+            "radius_m": _RADIUS_M,
+        },
     )
     return ForecastReport(model=model, baseline=baseline, metrics=metrics, meta=meta)
+
+
+def predict_probability(
+    model: Any,
+    meta: ModelMeta,
+    epoch_raster: np.ndarray,
+    epoch: int,
+    pixel_m: float,
+    *,
+    nodata: float | None = None,
+    **feature_inputs: Any,
+) -> np.ndarray:
+    """Probability that each valid cell not built at ``epoch`` is built by the next epoch.
+
+    The features are computed at ``epoch`` exactly as :func:`forecast_report` computes them
+    (same built-up definition, neighbourhood radius from ``meta.parameters['radius_m']``,
+    500 m by default) and the columns are those of ``meta.features``, in that order: the
+    features :func:`forecast_report` kept because they had values.
+
+    Parameters
+    ----------
+    model : classifier
+        A fitted model with ``predict_proba`` (``ForecastReport.model`` or
+        :func:`models.persistence.load_model`).
+    meta : ModelMeta
+        Its metadata; ``meta.features`` names the model's columns.
+    epoch_raster : ndarray, 2-D
+        First-built epoch per cell (GHSL style); ``nodata`` or 0 = never built.
+    epoch : int
+        The start epoch: cells with ``0 < value <= epoch`` are built.
+    pixel_m : float
+        Cell size, metres.
+    nodata : float, optional, keyword-only
+        Value marking cells outside the data.
+    **feature_inputs
+        ``streets``, ``dem``, ``hazard`` arrays (see :func:`cell_features`); required for each
+        of those features the model was trained with.
+
+    Returns
+    -------
+    ndarray of float32, shaped like ``epoch_raster``
+        Probability (0-1) for the valid cells not built at ``epoch``; NaN for the cells built
+        at ``epoch`` and the ``nodata`` cells.
+
+    Raises
+    ------
+    ValueError
+        When ``meta.features`` names an unknown feature or one whose input is not given, or the
+        raster is not 2-D.
+
+    Examples
+    --------
+    >>> raster = np.zeros((3, 3), dtype=np.uint16)
+    >>> raster[1, 1] = 1990
+    >>> meta = ModelMeta("m", ["distance_to_built_m"], "", {})
+    >>> model = LogisticRegression().fit([[100.0], [300.0]], [1, 0])
+    >>> p = predict_probability(model, meta, raster, 1990, 100.0)
+    >>> bool(np.isnan(p[1, 1])), p.dtype.name, bool(p[0, 1] > p[0, 0])
+    (True, 'float32', True)
+    """
+    raster = np.asarray(epoch_raster)
+    if raster.ndim != 2:
+        raise ValueError(f"the epoch raster must be 2-D, got shape {raster.shape}")
+    unknown = [name for name in meta.features if name not in FEATURES]
+    if unknown:
+        raise ValueError(
+            f"model {meta.name!r} uses features {unknown} unknown here (known: {list(FEATURES)})"
+        )
+    absent = [
+        f"{name} (pass {_INPUT_OF[name]}=...)"
+        for name in meta.features
+        if name in _INPUT_OF and feature_inputs.get(_INPUT_OF[name]) is None
+    ]
+    if absent:
+        raise ValueError(f"model {meta.name!r} was trained with {', '.join(absent)}")
+    valid = np.ones(raster.shape, dtype=bool) if nodata is None else raster != nodata
+    first = np.where(valid, raster, 0)
+    built = (first > 0) & (first <= epoch)
+    radius = float(meta.parameters.get("radius_m", _RADIUS_M))
+    features = cell_features(built, pixel_m, radius_m=radius, **feature_inputs)
+    candidates = valid & ~built
+    out = np.full(raster.shape, np.nan, dtype=np.float32)
+    if candidates.any():
+        x = np.column_stack([features[name][candidates] for name in meta.features])
+        out[candidates] = model.predict_proba(x)[:, 1]
+    return out
+
+
+def expected_new_built_ha(probability: np.ndarray, pixel_m: float) -> float:
+    """Expected new built-up area (hectares): ``sum(probability) * pixel_m**2 / 10_000``.
+
+    NaN cells (built already, nodata) count nothing.
+
+    Examples
+    --------
+    >>> expected_new_built_ha(np.array([[0.5, np.nan], [0.25, 0.25]]), 100.0)
+    1.0
+    """
+    total = float(np.nansum(np.asarray(probability, dtype=float)))
+    return total * pixel_m * pixel_m / 10_000.0

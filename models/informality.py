@@ -20,6 +20,7 @@ References
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import geopandas as gpd
@@ -34,7 +35,14 @@ from sklearn.model_selection import GroupKFold
 from models.persistence import ModelMeta, data_sha256
 from profiling.crs import require_metric
 
-__all__ = ["FEATURES", "cell_features", "label_cells", "orientation_deg", "spatial_cv"]
+__all__ = [
+    "FEATURES",
+    "cell_features",
+    "label_cells",
+    "orientation_deg",
+    "predict_cells",
+    "spatial_cv",
+]
 
 FEATURES: tuple[str, ...] = (
     "buildings",
@@ -169,6 +177,11 @@ def spatial_cv(
     _, groups = np.unique(np.column_stack([bx, by]), axis=0, return_inverse=True)
     groups = groups.reshape(-1)
     splits = min(n_splits, len(np.unique(groups)))
+    if splits < 2:
+        raise ValueError(
+            f"spatial cross-validation needs at least 2 spatial blocks of {block_m:g} m; "
+            f"the {len(y)} cells fall in {len(np.unique(groups))}"
+        )
     probability = np.full(len(y), np.nan)
     for train, test in GroupKFold(n_splits=splits).split(x, y, groups):
         if len(np.unique(y[train])) < 2:
@@ -194,5 +207,99 @@ def spatial_cv(
         training_data_sha256=data_sha256(x, y),
         metrics=metrics,
         notes=f"{cell_m:g} m cells, spatial folds of {block_m:g} m tiles",
+        parameters={
+            "cell_m": float(cell_m),
+            "block_m": float(block_m),
+            "n_splits": float(splits),
+            "seed": float(seed),
+        },
     )
     return model, metrics, meta
+
+
+def _cell_size(meta: ModelMeta) -> float:
+    """The model's cell size (m): ``meta.parameters['cell_m']``, else the older ``notes``."""
+    if "cell_m" in meta.parameters:
+        return float(meta.parameters["cell_m"])
+    found = re.match(r"\s*([0-9.]+) m cells", meta.notes)
+    if found is None:
+        raise ValueError(
+            f"model {meta.name!r}: its metadata records no cell size (parameters['cell_m'])"
+        )
+    return float(found.group(1))
+
+
+def predict_cells(
+    model: Any,
+    meta: ModelMeta,
+    buildings: gpd.GeoDataFrame,
+    settlements: gpd.GeoDataFrame | None = None,
+    *,
+    threshold: float = 0.5,
+) -> gpd.GeoDataFrame:
+    """Probability that each occupied grid cell is informal fabric, and the cells to profile.
+
+    The cells and their :data:`FEATURES` are computed by :func:`cell_features` with the cell
+    size the model was trained with (``meta.parameters['cell_m']``, metres), so a model is
+    never applied to cells of another size.
+
+    Parameters
+    ----------
+    model : classifier
+        A fitted model with ``predict_proba`` (from :func:`spatial_cv` or
+        :func:`models.persistence.load_model`).
+    meta : ModelMeta
+        Its metadata; ``meta.features`` must equal :data:`FEATURES` (same names, same order).
+    buildings : GeoDataFrame
+        Building footprints (polygons) in a metric CRS.
+    settlements : GeoDataFrame, optional
+        Known settlement boundaries (any CRS, projected to the buildings' CRS).
+    threshold : float, keyword-only
+        Probability from which a cell is flagged (0-1).
+
+    Returns
+    -------
+    GeoDataFrame
+        One row per occupied cell, in the buildings' CRS, geometry = the cell square:
+        ``cell_x``, ``cell_y`` (grid indices), the :data:`FEATURES`, ``probability`` (float,
+        0-1), ``known_settlement`` (bool: the cell centre lies in a settlement boundary; False
+        when ``settlements`` is None) and ``flagged`` (bool: ``probability >= threshold`` and
+        not ``known_settlement``: a candidate informal area outside the known ones).
+
+    Raises
+    ------
+    GeographicCRSError
+        When the buildings are not in a metric CRS.
+    ValueError
+        When ``meta.features`` differ from :data:`FEATURES` or no cell size is recorded.
+
+    Examples
+    --------
+    >>> b = gpd.GeoDataFrame(geometry=[shapely.box(x, 0, x + 4, 3) for x in range(0, 400, 6)],
+    ...                      crs=32737)
+    >>> cells = cell_features(b)
+    >>> model, _, meta = spatial_cv(cells, np.arange(len(cells)) % 2, block_m=100)
+    >>> predict_cells(model, meta, b)[["cell_x", "known_settlement"]].to_numpy().tolist()
+    [[0, False], [1, False], [2, False], [3, False]]
+    """
+    if list(meta.features) != list(FEATURES):
+        missing = [f for f in FEATURES if f not in meta.features]
+        extra = [f for f in meta.features if f not in FEATURES]
+        raise ValueError(
+            f"model {meta.name!r} was trained on features {list(meta.features)}, this code "
+            f"computes {list(FEATURES)} (missing: {missing}, unexpected: {extra}"
+            + (", order differs" if not missing and not extra else "")
+            + ")"
+        )
+    require_metric(buildings, what="informality prediction")
+    cells = cell_features(buildings, cell_m=_cell_size(meta))
+    x = cells[list(FEATURES)].to_numpy(dtype=float)
+    probability = model.predict_proba(x)[:, 1] if len(cells) else np.zeros(0)
+    cells["probability"] = probability.astype(float)
+    if settlements is not None and len(settlements) and len(cells):
+        known = label_cells(cells, settlements).astype(bool)
+    else:
+        known = np.zeros(len(cells), dtype=bool)
+    cells["known_settlement"] = known
+    cells["flagged"] = (cells["probability"].to_numpy() >= threshold) & ~known
+    return cells

@@ -28,7 +28,12 @@ __all__ = ["ModelMeta", "data_sha256", "load_model", "save_model"]
 
 @dataclass
 class ModelMeta:
-    """What a saved model is and how it was made."""
+    """What a saved model is and how it was made.
+
+    ``parameters`` holds the settings a prediction must reuse (e.g. ``cell_m`` for the
+    informality model, ``pixel_m`` and the epochs for the expansion forecast); metadata files
+    written before it existed load with an empty dict.
+    """
 
     name: str
     features: list[str]
@@ -38,6 +43,8 @@ class ModelMeta:
     trained_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     model_sha256: str = ""
     notes: str = ""
+    parameters: dict[str, float | str] = field(default_factory=dict)
+    """How the model was made, machine-readable (cell size, epochs, ...; units in the key)."""
 
 
 def data_sha256(*arrays: np.ndarray) -> str:

@@ -349,6 +349,32 @@ HAZARD_ZONES = LayerSchema(
     ),
 )
 
+BUILDINGS = LayerSchema(
+    "buildings",
+    "Building footprints of the whole city from open datasets (OpenStreetMap, Google Open "
+    "Buildings, Microsoft, Overture) or a survey; no household data. Input of block street "
+    "access and the informality model.",
+    "Polygon",
+    "building_id",
+    (
+        _s(
+            "building_id",
+            "Building identifier (e.g. the OSM id or the dataset's id)",
+            required=True,
+        ),
+        _s("source", "Dataset the footprint comes from: osm, google, microsoft, overture, survey"),
+        _s("building", "OSM building tag or use (yes, house, residential, commercial, ...)"),
+        _i("levels", "Storeys above ground (OSM building:levels)", minimum=1, maximum=200),
+        _f("height_m", "Height (m)", minimum=0, maximum=1000),
+        _f("confidence", "Detection confidence, 0-1 (Google Open Buildings)", minimum=0, maximum=1),
+        _s(
+            "settlement_id",
+            "Settlement the building lies in, when known (survey footprints); its rows are "
+            "then shown only to those who may see the settlement",
+        ),
+    ),
+)
+
 BUILT_UP = LayerSchema(
     "built_up",
     "Built-up area per epoch (one polygon layer per epoch, or a first-built-epoch raster "
@@ -396,6 +422,7 @@ LAYERS: dict[str, LayerSchema] = {
         SERVICE_POINTS,
         STREETS,
         HAZARD_ZONES,
+        BUILDINGS,
         BUILT_UP,
         PROJECTS,
     )

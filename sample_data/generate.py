@@ -14,6 +14,9 @@ households_kobo.xlsx       the first 500 submissions as a Kobo XLSX export, with
 structures.gpkg            building footprints (layer ``structures``, EPSG:32737)
 service_points.geojson     water points, toilet blocks, skips, clinics, schools, stops, parks
 streets.gpkg               street and footpath network (layer ``streets``, EPSG:32737)
+buildings.gpkg             city-wide building footprints, open-data style (layer ``buildings``,
+                           EPSG:32737): formal plots, copies of the structures, and unprofiled
+                           informal clusters listed in the manifest
 flood_depth.tif            flood depth (m), 10 m, float32, nodata -9999, EPSG:32737
 flood_extent.geojson       flood zones (low / medium / high depth bands)
 river.geojson              the river centre line (context only)
@@ -55,6 +58,7 @@ from sample_data.city import (
     City,
     Raster,
     build_city,
+    make_buildings,
     stream,
 )
 from sample_data.households import (
@@ -331,6 +335,52 @@ def _streets(city: City) -> gpd.GeoDataFrame:
     )
 
 
+def _buildings(buildings: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Footprints under OSM-like / open-dataset column names (``building:levels``...)."""
+    b = buildings
+    return gpd.GeoDataFrame(
+        {
+            "bldg_id": b["building_id"].to_numpy(),
+            "source": b["source"].to_numpy(),
+            "building": b["building"].to_numpy(),
+            "building:levels": b["levels"].array,
+            "height": b["height_m"].to_numpy(),
+            "confidence": b["confidence"].to_numpy(),
+            "settlement": b["settlement_id"].to_numpy(),
+        },
+        geometry=b.geometry.values,
+    )
+
+
+def _buildings_entry(buildings: gpd.GeoDataFrame, clusters: gpd.GeoDataFrame) -> dict[str, Any]:
+    """Manifest fields of buildings.gpkg: rows per source and the unprofiled clusters."""
+    wgs = _to_wgs84(clusters)
+    centres = _to_wgs84(clusters.set_geometry(clusters.geometry.centroid))
+    listed = []
+    for row, centre, boundary in zip(
+        clusters.itertuples(), centres.geometry, wgs.geometry, strict=True
+    ):
+        ring = np.round(shapely.get_coordinates(boundary.exterior), 6).tolist()
+        listed.append(
+            {
+                "cluster_id": row.cluster_id,
+                "centre": [round(centre.x, 6), round(centre.y, 6)],
+                "area_ha": row.area_ha,
+                "buildings": int(row.buildings),
+                "boundary": ring,
+            }
+        )
+    return {
+        "kinds": {str(k): int(n) for k, n in buildings["kind"].value_counts(sort=False).items()},
+        "unprofiled_clusters_crs": "EPSG:4326",
+        "unprofiled_clusters": listed,
+        "note": "kinds: formal plots (source osm), copies of every structure footprint (source "
+        "survey, with their settlement) and unprofiled informal clusters (source google) that "
+        "are in no settlement: the areas the informality model should flag. Cluster centres "
+        "and boundary rings are [lon, lat] (EPSG:4326).",
+    }
+
+
 def _flood_zones(city: City) -> gpd.GeoDataFrame:
     z = city.hazard_zones
     return gpd.GeoDataFrame(
@@ -424,6 +474,8 @@ def generate(
     services = _service_points(city)
     write_geojson(_to_wgs84(services), out / "service_points.geojson")
     write_gpkg(_to_utm(_streets(city)), out / "streets.gpkg", "streets")
+    buildings, clusters = make_buildings(city)
+    write_gpkg(_to_utm(_buildings(buildings)), out / "buildings.gpkg", "buildings")
     zones = _flood_zones(city)
     write_geojson(_to_wgs84(zones), out / "flood_extent.geojson")
     river = gpd.GeoDataFrame(
@@ -457,11 +509,15 @@ def generate(
         "structures.gpkg": len(structures),
         "service_points.geojson": len(services),
         "streets.gpkg": len(city.streets),
+        "buildings.gpkg": len(buildings),
         "flood_extent.geojson": len(zones),
         "river.geojson": 1,
         "projects.geojson": len(projects),
     }
-    manifest = _manifest(out, seed=seed, households=households, counts=counts, export=export)
+    extra = {"buildings.gpkg": _buildings_entry(buildings, clusters)}
+    manifest = _manifest(
+        out, seed=seed, households=households, counts=counts, export=export, extra=extra
+    )
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     say(f"done in {time.perf_counter() - t0:.2f} s")
     return manifest
@@ -485,6 +541,8 @@ _FILES: tuple[dict[str, Any], ...] = (
      "layer": "service_points", "mapping": "demo_service_points", "crs": "EPSG:4326"},
     {"path": "streets.gpkg", "kind": "vector", "format": "gpkg", "source_layer": "streets",
      "layer": "streets", "mapping": "demo_streets", "crs": METRIC_CRS},
+    {"path": "buildings.gpkg", "kind": "vector", "format": "gpkg", "source_layer": "buildings",
+     "layer": "buildings", "mapping": "demo_buildings", "crs": METRIC_CRS},
     {"path": "flood_extent.geojson", "kind": "vector", "format": "geojson",
      "layer": "hazard_zones", "mapping": "demo_hazard_zones", "crs": "EPSG:4326"},
     {"path": "projects.geojson", "kind": "vector", "format": "geojson", "layer": "projects",
@@ -501,11 +559,17 @@ _FILES: tuple[dict[str, Any], ...] = (
 
 
 def _manifest(
-    out: Path, *, seed: int, households: int, counts: dict[str, int], export: HouseholdExport
+    out: Path,
+    *,
+    seed: int,
+    households: int,
+    counts: dict[str, int],
+    export: HouseholdExport,
+    extra: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     files = []
     for spec in _FILES:
-        entry = {"ingest": True, **spec}
+        entry = {"ingest": True, **spec, **(extra or {}).get(spec["path"], {})}
         path = out / spec["path"]
         if spec["path"] in counts:
             entry["rows" if spec["kind"] in {"form", "table"} else "features"] = counts[

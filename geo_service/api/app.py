@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 
 import geo_service
-from geo_service.api import features, indicators, maps, meta, uploads
+from geo_service.api import features, indicators, maps, meta, uploads, urban
 from geo_service.api.deps import Services
 from geo_service.api.errors import install_error_handlers
 from geo_service.api.responses import PROBLEM, JSONBytes
@@ -60,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(features.router)
     app.include_router(indicators.router)
     app.include_router(uploads.router)
+    app.include_router(urban.router)
     app.include_router(maps.router)
     return app
 

@@ -10,6 +10,7 @@ from fastapi import Depends, Header, HTTPException, Request, status
 
 from geo_service.access import PUBLIC, Principal, SettlementScope, visible_settlements
 from geo_service.jobs import JobRunner
+from geo_service.model_service import ModelShelf
 from geo_service.servicedb import Role, ServiceDB
 from geo_service.settings import Settings
 from geo_service.storage import GeoPackageStore
@@ -28,12 +29,14 @@ __all__ = [
 @dataclass
 class Services:
     """What every request may need: settings, the data store, the service database, the
-    background job runner and the hooks run after each stored upload."""
+    background job runner, the trained models and the hooks run after each stored upload."""
 
     settings: Settings
     store: GeoPackageStore
     db: ServiceDB
     jobs: JobRunner
+    models: ModelShelf = field(default_factory=ModelShelf)
+    """The trained models loaded at start (``Settings.models_folder``)."""
     after_upload: list[Callable[[Services, list[str]], None]] = field(default_factory=list)
     """Called in a follow-up job (never on a request thread) with the settlement ids an upload
     touched, after it was stored (e.g. the indicator recompute)."""
@@ -44,7 +47,8 @@ class Services:
         store = GeoPackageStore(settings.store_path, busy_timeout_ms=settings.busy_timeout_ms)
         db = ServiceDB(settings.service_db, busy_timeout_ms=settings.busy_timeout_ms)
         jobs = JobRunner(db, settings.job_workers)
-        return cls(settings=settings, store=store, db=db, jobs=jobs)
+        models = ModelShelf.load(settings.models_folder)
+        return cls(settings=settings, store=store, db=db, jobs=jobs, models=models)
 
     def close(self) -> None:
         """Let running jobs finish (queued ones are failed), then close the store."""

@@ -105,7 +105,8 @@ def _audience(
     detailed = False
     if settlement is not None and can_read_layer(principal, "households"):
         detailed = settlement_scope(services, principal, household_level=True).allows(settlement)
-    return Audience(hidden=hidden, k=k, detailed=detailed)
+    full = principal.role in _FULL_ROLES
+    return Audience(hidden=hidden, k=k, detailed=detailed, informality=full)
 
 
 @router.get(
@@ -117,10 +118,12 @@ def _audience(
         "SDG 11.1.1, slum population share; tooltips with population, slum share, basic "
         "water share, people per working tap; popups link to the settlement profile and "
         "map), the flood-depth raster, ~100 m hexagons of households beyond 500 m of a "
-        "water point, and service points by type (filled: functional, hollow: not). "
-        "Settlements you may not see are left out; callers other than admins and planners "
-        "get suppressed figures and no hexagon of fewer than `k` households. Household "
-        "positions never appear on this page.\n\n"
+        "water point, service points by type (filled: functional, hollow: not), street "
+        "blocks by complexity k, the built-up epochs and, when the models are loaded, the "
+        "expansion forecast and (admins and planners only) the cells the informality model "
+        "flags. Settlements you may not see are left out; callers other than admins and "
+        "planners get suppressed figures and no hexagon of fewer than `k` households. "
+        "Household positions never appear on this page.\n\n"
         'The page declares its overlays in `<script type="application/json" '
         'id="geo-service-map-layers">` and the Leaflet map variable in `<meta '
         'name="geo-service-map-var">`.'
@@ -159,6 +162,8 @@ def city_page(
             api_base=base,
             tiles=tiles,
             tiles_attribution=attribution,
+            models=services.models,
+            informality_threshold=services.settings.informality_threshold,
         ).html
 
     try:
@@ -176,7 +181,8 @@ def city_page(
     summary="Map of one settlement (HTML)",
     description=(
         "An interactive Leaflet map of one settlement: its outline (tooltip: key figures), "
-        "streets, services, the flood-depth raster. Planners, admins and the owning "
+        "streets, services, the flood-depth raster, its street blocks by complexity k. "
+        "Planners, admins and the owning "
         "federation also see its structures coloured by `color` (aggregated from their "
         "households: most deprivations, worst flood class, mean distance to a water point) "
         "and the households as points (the read is audited); everyone else sees the "

@@ -53,6 +53,14 @@ from geo_service.maps.layers import (
     share_bins,
     simplify_metric,
 )
+from geo_service.maps.urban import add_blocks, add_built_up, add_forecast, add_informality
+from geo_service.model_service import (
+    EXPANSION_FORECAST,
+    INFORMALITY,
+    ModelShelf,
+    expansion_forecast,
+    informality_cells,
+)
 from geo_service.storage import GeoPackageStore
 from profiling.deprivation import deprivations
 from profiling.hazard import HazardClasses
@@ -159,11 +167,14 @@ class Audience:
     detailed : bool
         Household-level layers (structures coloured from their households, household points)
         on the settlement map.
+    informality : bool
+        The informality model's cells (admins and planners only).
     """
 
     hidden: frozenset[str] = frozenset()
     k: int | None = None
     detailed: bool = False
+    informality: bool = False
 
 
 @dataclass(frozen=True)
@@ -500,9 +511,12 @@ def city_map(
     api_base: str | None = None,
     tiles: str | None = None,
     tiles_attribution: str | None = None,
+    models: ModelShelf | None = None,
+    informality_threshold: float = 0.5,
 ) -> MapPage:
     """The city map: settlements as a choropleth of ``indicator``, the flood-depth image,
-    access hexagons and service points.
+    access hexagons, service points, street blocks by complexity k, the built-up epochs, the
+    expansion forecast and (admins, planners) the informality model's cells.
 
     Parameters
     ----------
@@ -519,6 +533,10 @@ def city_map(
     tiles, tiles_attribution : str, optional, keyword-only
         A tile URL template (``https://tiles.example/{z}/{x}/{y}.png``) for a base map;
         default none (no internet assumed).
+    models : ModelShelf, optional, keyword-only
+        The loaded models: the expansion forecast and informality layers when present.
+    informality_threshold : float, keyword-only
+        Probability from which an informality cell is drawn.
 
     Returns
     -------
@@ -592,6 +610,7 @@ def city_map(
     if flood:
         legend.append(flood)
     legend.extend(services)
+    legend.extend(_add_urban(m, data, audience, models=models, threshold=informality_threshold))
     if api_base is not None:
         base = api_base + "/maps/cities/" + quote(city, safe="")
         add_links(
@@ -602,6 +621,42 @@ def city_map(
     return _finish(
         figure, m, title=title, bounds=settlements.total_bounds, assets=assets, legend=legend
     )
+
+
+def _add_urban(
+    m: folium.Map,
+    data: CityData,
+    audience: Audience,
+    *,
+    models: ModelShelf | None,
+    threshold: float,
+    settlement_id: str | None = None,
+) -> list[str]:
+    """Blocks by k (one settlement, or the city's visible ones, hidden at first), built-up
+    epochs, expansion forecast and informality cells; their legend sections."""
+    urban = data.urban
+    if urban is None:
+        return []
+    legend: list[str | None] = []
+    if urban.form is not None:
+        blocks = urban.form.blocks
+        sid = blocks["settlement_id"].astype(str)
+        keep = ~sid.isin(audience.hidden) if settlement_id is None else sid.eq(settlement_id)
+        legend.append(add_blocks(m, blocks[keep.to_numpy()], show=settlement_id is not None))
+    if settlement_id is not None:
+        return [section for section in legend if section]
+    if urban.expansion is not None:
+        legend.append(add_built_up(m, urban.expansion))
+        forecaster = models.get(EXPANSION_FORECAST) if models else None
+        if forecaster is not None:
+            forecast = expansion_forecast(urban, forecaster)
+            if forecast is not None:
+                legend.append(add_forecast(m, forecast))
+    informal = models.get(INFORMALITY) if models else None
+    if audience.informality and informal is not None and len(urban.footprints):
+        cells = informality_cells(urban, informal, hidden=audience.hidden, threshold=threshold)
+        legend.append(add_informality(m, cells, threshold=threshold))
+    return [section for section in legend if section]
 
 
 # -- settlement map --------------------------------------------------------------------------
@@ -751,6 +806,9 @@ def settlement_map(
     if flood:
         legend.append(flood)
     legend.extend(service_legend)
+    legend.extend(
+        _add_urban(m, data, audience, models=None, threshold=1.0, settlement_id=settlement_id)
+    )
     if api_base is not None and audience.detailed:
         base = api_base + "/maps/settlements/" + quote(settlement_id, safe="")
         add_links(

@@ -40,6 +40,9 @@ __all__ = [
     "MAP_VAR_META",
     "Bins",
     "FloodImage",
+    "RasterClasses",
+    "classed_image",
+    "classes_legend",
     "declare_layers",
     "escape",
     "escape_series",
@@ -299,9 +302,14 @@ _MERCATOR = CRS.from_epsg(3857)
 _LONLAT = CRS.from_epsg(4326)
 
 
+RasterClasses = Sequence[tuple[float, float, str, tuple[int, int, int]]]
+"""``(low, high, label, rgb)`` per class: cells with ``low <= value < high`` get ``rgb``."""
+
+
 @dataclass(frozen=True)
 class FloodImage:
-    """A PNG data URL and its bounds ``[[south, west], [north, east]]``."""
+    """A PNG data URL and its bounds ``[[south, west], [north, east]]`` (any classed raster,
+    not only flood depth)."""
 
     url: str
     bounds: list[list[float]]
@@ -328,7 +336,19 @@ def png_bytes(rgba: np.ndarray) -> bytes:
 def flood_image(
     tiff: bytes, *, within: tuple[float, float, float, float] | None = None, max_px: int = 1024
 ) -> FloodImage | None:
-    """The flood-depth raster as a classed, semi-transparent PNG for an ``ImageOverlay``.
+    """The flood-depth raster in :data:`FLOOD_CLASSES` (see :func:`classed_image`)."""
+    return classed_image(tiff, FLOOD_CLASSES, within=within, max_px=max_px)
+
+
+def classed_image(
+    tiff: bytes,
+    classes: RasterClasses,
+    *,
+    alpha: int = FLOOD_ALPHA,
+    within: tuple[float, float, float, float] | None = None,
+    max_px: int = 1024,
+) -> FloodImage | None:
+    """A single-band raster as a classed, semi-transparent PNG for an ``ImageOverlay``.
 
     The raster is warped (nearest neighbour) to Web Mercator, so that Leaflet's linear
     stretch of the image between its corners is exact, at no more than ``max_px`` pixels a
@@ -337,7 +357,11 @@ def flood_image(
     Parameters
     ----------
     tiff : bytes
-        GeoTIFF bytes (band 1: depth in metres).
+        GeoTIFF bytes (band 1 is drawn).
+    classes : sequence of (low, high, label, rgb)
+        The drawn classes; other values (and nodata) are transparent.
+    alpha : int, keyword-only
+        Opacity of the drawn cells (0-255).
     within : (west, south, east, north), optional, keyword-only
         Crop to this lon/lat box.
     max_px : int, keyword-only
@@ -374,10 +398,10 @@ def flood_image(
             resampling=Resampling.nearest,
         )
     rgba = np.zeros((height, width, 4), dtype=np.uint8)
-    for low, high, _, color in FLOOD_CLASSES:
+    for low, high, _, color in classes:
         hit = (dst >= low) & (dst < high)
         rgba[hit, :3] = color
-        rgba[hit, 3] = FLOOD_ALPHA
+        rgba[hit, 3] = alpha
     w4, s4, e4, n4 = transform_bounds(
         _MERCATOR, _LONLAT, left, top - height * res, left + width * res, top
     )
@@ -387,7 +411,11 @@ def flood_image(
 
 def flood_legend() -> str:
     """Legend section of :func:`flood_image`."""
+    return classes_legend("Flood depth", FLOOD_CLASSES)
+
+
+def classes_legend(title: str, classes: RasterClasses) -> str:
+    """Legend section of a :func:`classed_image`."""
     return legend_html(
-        "Flood depth",
-        [("#{:02x}{:02x}{:02x}".format(*color), label) for _, _, label, color in FLOOD_CLASSES],
+        title, [("#{:02x}{:02x}{:02x}".format(*color), label) for _, _, label, color in classes]
     )

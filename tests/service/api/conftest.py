@@ -18,8 +18,10 @@ from fastapi.testclient import TestClient
 
 from geo_service.api import create_app
 from geo_service.demo import run_demo
+from geo_service.model_training import train_city_models
 from geo_service.servicedb import Role, ServiceDB
 from geo_service.settings import Settings
+from geo_service.storage import GeoPackageStore
 
 DEMO_HOUSEHOLDS = 1_500
 OWNED = {"mtoni": "fed_a", "bonde_la_nyota": "fed_a", "kijiji_kipya": "fed_b"}
@@ -55,12 +57,24 @@ def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return settings.store_path
 
 
-@pytest.fixture
-def api(demo_store: Path, tmp_path: Path) -> Iterator[Api]:
-    """A fresh copy of the demo store, its service database, keys and owners, and a client."""
+@pytest.fixture(scope="session")
+def demo_models(demo_store: Path) -> Path:
+    """The expansion and informality models trained on the demo city, once per session."""
+    folder = demo_store.parent / "trained_models"
+    with GeoPackageStore(demo_store) as store:
+        results = train_city_models(store, "Mto Mji", folder)
+    assert all(r.path is not None for r in results), [r.skipped for r in results]
+    return folder
+
+
+def _client(demo_store: Path, tmp_path: Path, models: Path | None) -> Iterator[Api]:
     store = tmp_path / "store.gpkg"
     shutil.copyfile(demo_store, store)
-    settings = Settings(store_path=store, work_dir=tmp_path / "jobs")
+    settings = Settings(
+        store_path=store,
+        work_dir=tmp_path / "jobs",
+        models_dir=models if models is not None else tmp_path / "no_models",
+    )
     db = ServiceDB(settings.service_db)
     keys = {
         "admin": db.create_key(Role.admin, label="test admin")[1],
@@ -75,3 +89,16 @@ def api(demo_store: Path, tmp_path: Path) -> Iterator[Api]:
         db.set_published(settlement, True, by="test")
     with TestClient(create_app(settings)) as client:
         yield Api(client=client, settings=settings, keys=keys)
+
+
+@pytest.fixture
+def api(demo_store: Path, tmp_path: Path) -> Iterator[Api]:
+    """A fresh copy of the demo store, its service database, keys and owners, and a client
+    (no trained model)."""
+    yield from _client(demo_store, tmp_path, None)
+
+
+@pytest.fixture
+def api_models(demo_store: Path, demo_models: Path, tmp_path: Path) -> Iterator[Api]:
+    """As :func:`api`, with the demo city's trained models loaded at start."""
+    yield from _client(demo_store, tmp_path, demo_models)
