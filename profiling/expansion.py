@@ -53,6 +53,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 from scipy import ndimage
+from scipy.signal import fftconvolve
 
 __all__ = [
     "CAPTURED",
@@ -180,7 +181,10 @@ def urbanness(
 
     The share is the number of built-up pixels in the circle divided by the number of circle
     pixels inside the raster (so edge pixels are not diluted by the area outside the raster).
-    Counts are exact integers (``scipy.ndimage.convolve`` on a 0/1 kernel).
+    Both counts are FFT convolutions (``scipy.signal.fftconvolve``) rounded to the nearest
+    integer: exact, since the floating-point error is far below 0.5, and 10-15x faster than a
+    direct convolution with the 37 x 37 circle of a 30 m raster
+    (``benchmarks/bench_urban_form.py``).
 
     Parameters
     ----------
@@ -199,8 +203,8 @@ def urbanness(
     """
     b = np.asarray(built, dtype=bool)
     kernel = circular_kernel(radius_m, pixel_m)
-    count = ndimage.convolve(b.astype(np.float64), kernel, mode="constant", cval=0.0)
-    valid = ndimage.convolve(np.ones(b.shape), kernel, mode="constant", cval=0.0)
+    count = fftconvolve(b.astype(np.float64), kernel, mode="same")
+    valid = fftconvolve(np.ones(b.shape), kernel, mode="same")
     return np.rint(count) / np.rint(valid)
 
 

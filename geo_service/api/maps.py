@@ -35,6 +35,7 @@ from geo_service.maps.builders import (
     settlement_map,
 )
 from geo_service.servicedb import Role
+from profiling.indicators import catalogue_records
 
 __all__ = ["CSP", "router"]
 
@@ -51,8 +52,14 @@ CSP = (
 """Content-Security-Policy of map pages (``'unsafe-inline'`` scripts: folium's inline map
 code)."""
 
-IndicatorId = StrEnum("IndicatorId", {i: i for i in sorted(indicator_names())})  # type: ignore[misc]
-"""Catalogue indicator ids (the choropleth choices)."""
+_CITY_ONLY = frozenset(
+    str(r["id"]) for r in catalogue_records() if r["family"] == "urban_expansion"
+)
+IndicatorId = StrEnum(  # type: ignore[misc]
+    "IndicatorId", {i: i for i in sorted(indicator_names()) if i not in _CITY_ONLY}
+)
+"""Catalogue indicator ids with settlement values (the choropleth choices; the expansion
+family is about the whole city's land)."""
 
 _DEFAULT = IndicatorId(DEFAULT_INDICATOR)
 

@@ -269,14 +269,13 @@ def _figures(table: pd.DataFrame, ids: list[str], wanted: list[str]) -> pd.DataF
 
 def _share_text(values: pd.Series) -> pd.Series:
     pct = (values * 100).round(0)
-    text = pct.map("{:.0f} %".format, na_action="ignore")
-    return text.fillna("n/a").astype(object)
+    text = pct.map("{:.0f} %".format, na_action="ignore").astype(object)
+    return text.fillna("n/a")
 
 
 def _number_text(values: pd.Series, decimals: int = 0) -> pd.Series:
-    return (
-        values.map(lambda v: f"{v:,.{decimals}f}", na_action="ignore").fillna("n/a").astype(object)
-    )
+    text = values.map(lambda v: f"{v:,.{decimals}f}", na_action="ignore").astype(object)
+    return text.fillna("n/a")
 
 
 def _settlement_tips(

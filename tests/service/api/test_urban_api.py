@@ -237,3 +237,13 @@ def test_city_map_layers_by_role(api_models) -> None:
     assert "Expansion forecast" in public and "Looks informal (model)" not in public
     settlement = _layers(api_models.get("/maps/settlements/mtoni", "public").text)
     assert "Street blocks: complexity k" in settlement
+
+
+def test_city_only_indicators_are_not_choropleth_choices(api) -> None:
+    r = api.get("/maps/cities/Mto%20Mji", "public", params={"indicator": "built_up_ha"})
+    assert r.status_code == 400  # a bad query parameter
+    page = api.get(
+        "/maps/cities/Mto%20Mji", "public", params={"indicator": "building_density_per_ha"}
+    )
+    assert page.status_code == 200
+    assert "Settlements: Building density" in _layers(page.text)
