@@ -40,6 +40,8 @@ Planning B* 49(4), 1283-1299 (enclosed tessellation, momepy).
 
 from __future__ import annotations
 
+import logging
+
 import geopandas as gpd
 import momepy
 import numpy as np
@@ -49,6 +51,8 @@ from numpy.typing import NDArray
 
 from profiling.crs import require_metric
 from profiling.errors import ProfilingError
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "FRONTAGE_TOLERANCE_M",
@@ -251,12 +255,39 @@ def parcels(
     cells_geom = np.asarray(cells_geom, dtype=object)[order]
     single = shapely.get_num_geometries(cells_geom) == 1
     cells_geom[single] = shapely.get_geometry(cells_geom[single], 0)
-    return gpd.GeoDataFrame(
+    frame = gpd.GeoDataFrame(
         {"block_id": np.concatenate(cell_block)[used]},
         geometry=gpd.GeoSeries(cells_geom, crs=blocks.crs).array,
         index=buildings.index[positions[used]],
         crs=blocks.crs,
     )
+    frame.attrs["blocks_with_overlapping_parcels"] = _overlapping_blocks(frame, blocks)
+    return frame
+
+
+def _overlapping_blocks(frame: gpd.GeoDataFrame, blocks: gpd.GeoDataFrame) -> list[int]:
+    """Blocks whose parcels cover more than the block (overlapping cells), logged.
+
+    GEOS ``voronoi_polygons`` can return self-intersecting cells for nearly cocircular points
+    (libgeos/geos#955); repaired pieces then go to several buildings and ``k`` is unreliable.
+    """
+    ids = frame["block_id"].to_numpy(dtype=np.int64)
+    total = (
+        pd.Series(shapely.area(np.asarray(frame.geometry.array, dtype=object))).groupby(ids).sum()
+    )
+    area = pd.Series(
+        shapely.area(np.asarray(blocks.geometry.array, dtype=object)),
+        index=blocks["block_id"].to_numpy(dtype=np.int64),
+    )
+    over = total.index[total.to_numpy() > area.reindex(total.index).to_numpy() * 1.001 + 0.01]
+    bad = [int(b) for b in over]
+    if bad:
+        log.warning(
+            "parcels of %d block(s) overlap (degenerate Voronoi cells), k may be wrong: %s",
+            len(bad),
+            bad[:20],
+        )
+    return bad
 
 
 def parcel_layers(

@@ -229,3 +229,19 @@ def test_kianda_blocks_parcels_k() -> None:
     print(table.loc[with_buildings, "k"].value_counts().sort_index().to_string())
     print("buildings by block k:")
     print(table.groupby("k")["buildings"].sum().to_string())
+
+
+def test_overlapping_parcels_are_reported(caplog: pytest.LogCaptureFixture) -> None:
+    """Parcels that cover more than their block (degenerate Voronoi cells) are listed."""
+    from profiling.morphology import _overlapping_blocks  # noqa: PLC0415
+
+    blocks = gpd.GeoDataFrame(
+        {"block_id": [0, 1]}, geometry=[shapely.box(0, 0, 10, 10), shapely.box(20, 0, 30, 10)],
+        crs=32737,
+    )  # fmt: skip
+    fine = [shapely.box(0, 0, 5, 10), shapely.box(5, 0, 10, 10)]
+    overlapping = [shapely.box(20, 0, 27, 10), shapely.box(23, 0, 30, 10)]
+    frame = gpd.GeoDataFrame({"block_id": [0, 0, 1, 1]}, geometry=fine + overlapping, crs=32737)
+    with caplog.at_level("WARNING", logger="profiling.morphology"):
+        assert _overlapping_blocks(frame, blocks) == [1]
+    assert "overlap" in caplog.text
