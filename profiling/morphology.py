@@ -41,9 +41,10 @@ Planning B* 49(4), 1283-1299 (enclosed tessellation, momepy).
 from __future__ import annotations
 
 import logging
+import warnings
+from types import ModuleType
 
 import geopandas as gpd
-import momepy
 import numpy as np
 import pandas as pd
 import shapely
@@ -53,6 +54,17 @@ from profiling.crs import require_metric
 from profiling.errors import ProfilingError
 
 log = logging.getLogger(__name__)
+
+
+def _momepy() -> ModuleType:
+    """momepy, imported on first use: it imports ``tqdm.auto``, which warns in a Jupyter
+    kernel without ipywidgets ("IProgress not found") although no progress bar is shown."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        import momepy  # noqa: PLC0415
+
+    return momepy
+
 
 __all__ = [
     "FRONTAGE_TOLERANCE_M",
@@ -230,7 +242,7 @@ def parcels(
         enclosures = gpd.GeoSeries(
             block_geoms[shared], index=pd.Index(block_ids[shared], name="block_id"), crs=blocks.crs
         )
-        tess = momepy.enclosed_tessellation(
+        tess = _momepy().enclosed_tessellation(
             footprints,
             enclosures,
             shrink=shrink,

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -16,7 +19,27 @@ from geo_service.api.responses import PROBLEM, JSONBytes
 from geo_service.indicator_service import recompute_for_settlements
 from geo_service.settings import Settings, get_settings
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "remove_stale_uploads"]
+
+log = logging.getLogger(__name__)
+
+
+def remove_stale_uploads(work_dir: Path | None) -> int:
+    """Delete the staged upload folders (``upload-<hex>``) left by a process that died.
+
+    Called at start, after the unfinished jobs are marked failed: no job of this process owns
+    a folder yet, and a folder left behind holds a raw upload (personal data) that would
+    otherwise stay on disk for ever. Returns the number of folders removed.
+    """
+    if work_dir is None or not work_dir.is_dir():
+        return 0
+    stale = [p for p in work_dir.glob("upload-*") if p.is_dir() and not p.is_symlink()]
+    for folder in stale:
+        shutil.rmtree(folder, ignore_errors=True)
+    if stale:
+        log.warning("removed %d staged upload folder(s) left by an interrupted run", len(stale))
+    return len(stale)
+
 
 DESCRIPTION = """
 Slum-profiling and planning service. Federations upload enumerations; planners read layers
@@ -40,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services.db.fail_unfinished_jobs()
+        remove_stale_uploads(services.settings.work_dir)
         try:
             yield
         finally:

@@ -50,6 +50,7 @@ import csv
 import datetime as dt
 import warnings
 import zipfile
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -383,8 +384,14 @@ def read_text_csv(
             "the file is not UTF-8; it was read as Windows-1252 (Kobo and ODK export UTF-8: "
             "was it re-saved by a spreadsheet program?)",
         )
-        header = _first_record(path, "cp1252")
-        frame = _read_csv(path, sep, header, "cp1252", max_rows, report, layer)
+        try:
+            header = _first_record(path, "cp1252")
+            frame = _read_csv(path, sep, header, "cp1252", max_rows, report, layer)
+        except UnicodeDecodeError:
+            # bytes Windows-1252 leaves undefined (0x81, 0x8D, 0x8F, 0x90, 0x9D): Latin-1
+            # decodes every byte, so the file is read rather than refused
+            header = _first_record(path, "latin-1")
+            frame = _read_csv(path, sep, header, "latin-1", max_rows, report, layer)
     if len(frame) > max_rows:
         raise InputTooLarge(f"{path.name}: more than {max_rows:,} data rows")
     frame.index = pd.RangeIndex(len(frame))
@@ -400,7 +407,10 @@ def _read_csv(
     About 2.4× faster than pandas' C parser on a Kobo export (0.8 s vs 1.9 s for 200,000
     rows × 69 columns here) with identical values; quoted newlines inside answers are kept.
     """
-    names = next(csv.reader([header], delimiter=sep))
+    try:
+        names = next(csv.reader([header], delimiter=sep))
+    except csv.Error as exc:
+        raise UnsupportedFormat(f"{path.name}: the header line cannot be parsed ({exc})") from None
     names = _unique_names(names, report, layer, reserved=(SOURCE_ROW, PARENT_ROW))
     read = pacsv.ReadOptions(
         column_names=names,
@@ -860,10 +870,12 @@ def read_kobo_xlsx(
                 wb = openpyxl.load_workbook(
                     handle, read_only=True, data_only=False, keep_links=False, keep_vba=False
                 )
-            except (KeyError, ValueError, OSError, zipfile.BadZipFile) as exc:
+            except (KeyError, ValueError, OSError, zipfile.BadZipFile, zlib.error) as exc:
                 raise UnsupportedFormat(f"{path.name}: unreadable .xlsx: {exc}") from None
             try:
                 sheets = [_read_sheet(ws, ws.title, max_rows, report) for ws in wb.worksheets]
+            except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+                raise UnsupportedFormat(f"{path.name}: corrupt .xlsx sheet: {exc}") from None
             finally:
                 wb.close()
     for w in caught:
