@@ -60,7 +60,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from profiling.errors import InputTooLarge, UnsupportedFormat
+from profiling.errors import InputTooLarge, ProfilingError, UnsupportedFormat
 from profiling.report import ERROR, INFO, WARNING, Report
 
 __all__ = [
@@ -441,6 +441,21 @@ def _read_csv(
     frame = table.to_pandas(types_mapper={pa.string(): _TEXT_DTYPE}.get)
     blank = frame.isna().all(axis=1).to_numpy()
     return frame.loc[~blank] if blank.any() else frame
+
+
+_XLSX_ERRORS: tuple[type[BaseException], ...] = (
+    KeyError,
+    ValueError,
+    TypeError,
+    OSError,
+    EOFError,
+    SyntaxError,  # xml.etree.ElementTree.ParseError and lxml's XMLSyntaxError
+    NotImplementedError,  # zip members with an unknown compression method
+    RuntimeError,  # zip members flagged as encrypted
+    zipfile.BadZipFile,
+    zlib.error,
+)
+"""What openpyxl raises on a damaged or hostile workbook (refused as UnsupportedFormat)."""
 
 
 def _detect_group_separator(columns: Sequence[str], given: str | None) -> str:
@@ -870,11 +885,15 @@ def read_kobo_xlsx(
                 wb = openpyxl.load_workbook(
                     handle, read_only=True, data_only=False, keep_links=False, keep_vba=False
                 )
-            except (KeyError, ValueError, OSError, zipfile.BadZipFile, zlib.error) as exc:
+            except ProfilingError:
+                raise
+            except _XLSX_ERRORS as exc:
                 raise UnsupportedFormat(f"{path.name}: unreadable .xlsx: {exc}") from None
             try:
                 sheets = [_read_sheet(ws, ws.title, max_rows, report) for ws in wb.worksheets]
-            except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+            except ProfilingError:
+                raise
+            except _XLSX_ERRORS as exc:
                 raise UnsupportedFormat(f"{path.name}: corrupt .xlsx sheet: {exc}") from None
             finally:
                 wb.close()

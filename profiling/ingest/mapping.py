@@ -1186,7 +1186,7 @@ def _map_choices(
         _report_mask(
             ctx,
             mask,
-            pa.array([token] * int(mask.sum()), _STR) if mask.any() else None,
+            pa.array([token] * len(mask), _STR) if mask.any() else None,  # aligned to rows
             column=column,
             rule="unmapped_value",
             severity=ERROR,

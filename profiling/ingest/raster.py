@@ -96,7 +96,12 @@ def _value_range(ds: rasterio.io.DatasetReader, limits: Limits) -> tuple[float, 
     """Masked min/max over all bands, from a nearest-neighbour decimated read."""
     step = max(1.0, math.sqrt(ds.width * ds.height / max(1, limits.raster_overview_cells)))
     shape = (ds.count, max(1, round(ds.height / step)), max(1, round(ds.width / step)))
-    data = ds.read(out_shape=shape, masked=True, resampling=Resampling.nearest)
+    try:
+        data = ds.read(out_shape=shape, masked=True, resampling=Resampling.nearest)
+    except rasterio.errors.RasterioIOError as exc:
+        raise UnsupportedFormat(
+            f"the raster's cells cannot be read (corrupt file?): {exc}"
+        ) from None
     values = data.compressed()
     if np.issubdtype(values.dtype, np.floating):
         values = values[np.isfinite(values)]
