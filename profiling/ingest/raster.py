@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import rasterio
 import rasterio.errors
+from rasterio._err import CPLE_BaseError  # GDAL errors raised as such (no public alias)
 from rasterio.enums import MaskFlags, Resampling
 from rasterio.warp import transform_bounds
 
@@ -180,7 +181,11 @@ def inspect_raster(
         except rasterio.errors.RasterioIOError as exc:
             message = str(exc).replace(str(path), "<upload>")[:300]
             raise UnsupportedFormat(f"GeoTIFF: GDAL could not open it ({message})") from None
-    with ds:
+    with ds, warnings.catch_warnings():
+        # rasterio 1.4 multiplies Affine objects with `*`, which affine 3 deprecates
+        warnings.filterwarnings(
+            "ignore", message="Use `@` matmul", category=PendingDeprecationWarning
+        )
         if ds.driver != "GTiff":
             raise UnsupportedFormat(f"GeoTIFF: opened by driver {ds.driver!r}, not accepted")
         cells = ds.width * ds.height * ds.count
@@ -268,7 +273,8 @@ def inspect_raster(
             bounds_4326 = tuple(
                 float(v) for v in transform_bounds(source_crs, "EPSG:4326", *bounds, densify_pts=21)
             )
-        except rasterio.errors.CRSError as exc:
+        except (rasterio.errors.CRSError, CPLE_BaseError) as exc:
+            # e.g. an engineering CRS: no coordinate operation to longitude / latitude
             raise MissingCRS(f"the GeoTIFF's CRS cannot be used ({str(exc)[:200]})") from None
         estimate = None
         if value_range and not report.has_errors:

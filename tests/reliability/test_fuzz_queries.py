@@ -24,9 +24,10 @@ import io
 import json
 import math
 import os
-import warnings
+import shutil
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from urllib.parse import quote
 
 import httpx
@@ -37,7 +38,6 @@ from hypothesis import strategies as st
 
 from geo_service.access import HOUSEHOLD_LEVEL_LAYERS
 from geo_service.api import create_app
-from geo_service.demo import run_demo
 from geo_service.servicedb import Role, ServiceDB
 from geo_service.settings import Settings
 from tests.service.api.conftest import OWNED, PUBLISHED, Api
@@ -64,14 +64,12 @@ def fuzz(examples: int) -> settings:
 
 
 @pytest.fixture(scope="module")
-def qapi(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    """A 300-household demo store, one key per role, owners and publication as in the API
-    tests; the client returns 500s instead of raising them."""
+def qapi(small_demo: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    """A copy of the session's 300-household demo store, one key per role, owners and
+    publication as in the API tests; the client returns 500s instead of raising them."""
     root = tmp_path_factory.mktemp("fuzz_queries")
+    shutil.copyfile(small_demo[0], root / "demo.gpkg")
     settings_ = Settings(store_path=root / "demo.gpkg", work_dir=root / "jobs")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        run_demo(root / "city", settings=settings_, households=300, seed=7)
     settings_ = Settings(
         store_path=settings_.store_path, work_dir=root / "jobs", models_dir=root / "no_models"
     )
