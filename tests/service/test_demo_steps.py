@@ -81,6 +81,13 @@ def test_finish_demo_publishes_creates_a_key_and_prints_the_indicators(demo_sett
         assert f"{row['numerator']:,.0f} / {row['denominator']:,.0f}" in text
     people = next(r for r in rows if r["indicator_id"] == "people_count")  # type: ignore[union-attr]
     assert people["value"] > 0
+    # The two models, trained into the folder the service loads at start, and their scores.
+    models = result["models"]
+    assert set(models) == {"expansion_forecast", "informality"}  # type: ignore[arg-type]
+    for name in ("expansion_forecast", "informality"):
+        assert (demo_settings.models_folder / f"{name}.skops").is_file()
+        assert (demo_settings.models_folder / f"{name}.json").is_file()
+    assert "ROC AUC" in text and "spatial CV" in text
     # The URLs.
     for url in (
         "http://127.0.0.1:8000/maps/cities/Mto%20Mji",
