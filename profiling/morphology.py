@@ -379,7 +379,12 @@ def block_complexity(
     2
     """
     layers = parcel_layers(parcels, blocks, tolerance_m=tolerance_m)
-    deepest = layers.fillna(0).astype(np.int64).groupby(parcels["block_id"].to_numpy()).max()
+    return _deepest_layer(layers, parcels["block_id"], blocks)
+
+
+def _deepest_layer(layers: pd.Series, block_of: pd.Series, blocks: gpd.GeoDataFrame) -> pd.Series:
+    """``k`` per block of ``blocks``: the deepest of the parcels' ``layers`` (0: no parcel)."""
+    deepest = layers.fillna(0).astype(np.int64).groupby(block_of.to_numpy()).max()
     ids = pd.Index(blocks["block_id"].to_numpy(dtype=np.int64), name="block_id")
     return deepest.reindex(ids, fill_value=0).astype(np.int64).rename("k")
 
@@ -515,15 +520,7 @@ def _street_access(
         blocks=blocks,
         parcel_frame=parcel_frame,
     )
-    deepest = (
-        per_building["layer"]
-        .fillna(0)
-        .astype(np.int64)
-        .groupby(per_building["block_id"].to_numpy())
-        .max()
-    )
-    ids = pd.Index(blocks["block_id"].to_numpy(dtype=np.int64), name="block_id")
-    k = deepest.reindex(ids, fill_value=0).astype(np.int64).rename("k")
+    k = _deepest_layer(per_building["layer"], per_building["block_id"], blocks)
     placed = per_building[per_building["block_id"].notna()]
     grouped = placed.groupby(placed["block_id"].astype(np.int64))
     count = grouped.size().reindex(k.index, fill_value=0).astype(np.int64)

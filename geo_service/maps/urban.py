@@ -144,7 +144,7 @@ def add_informality(
         + " buildings"
     )
     data = feature_collection(
-        gpd.GeoSeries(high.geometry.array, crs=high.crs).to_crs(4326),
+        high.geometry,
         pd.DataFrame({"tip": tip, "f": flagged}),
     )
 
