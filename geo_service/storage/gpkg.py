@@ -63,14 +63,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
-import re
 import sqlite3
 import threading
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -87,7 +83,6 @@ from geo_service.storage.base import (
     LayerInfo,
     Progress,
     RasterInfo,
-    RasterWrite,
     RoundInfo,
     StoreBusy,
     StoreConflict,
@@ -99,31 +94,48 @@ from geo_service.storage.base import (
     UploadResult,
     UploadWrite,
 )
+from geo_service.storage.export import write_frame
+from geo_service.storage.frames import (
+    GEOMETRY_COLUMN,
+    PROVENANCE_TYPES,
+    SRS_ID,
+    Prepared,
+    check_bbox,
+    check_registry,
+    fid_list,
+    json_texts,
+    layer_schema,
+    prepare_upload,
+    provenance_columns,
+    select_columns,
+)
+from geo_service.storage.records import (
+    RASTER_COLUMNS,
+    UPLOAD_COLUMNS,
+    now,
+    raster_info,
+    raster_row,
+    report_json,
+    upload_info,
+)
 from geo_service.storage.sqlite_util import insert_rows
 from geo_service.storage.values import (
     SQL_TYPES,
-    ValueProblem,
-    attributes_to_sql,
-    csv_safe,
     from_sql,
-    to_sql,
 )
 
 if TYPE_CHECKING:
-    from profiling.schema import Field, LayerSchema
+    from profiling.schema import LayerSchema
 
 __all__ = ["APPLICATION_ID", "CHUNK_ROWS", "USER_VERSION", "GeoPackageStore"]
 
 APPLICATION_ID = 0x47504B47  # "GPKG", OGC 12-128r18 Req 2
 USER_VERSION = 10400  # GeoPackage 1.4.0
 CHUNK_ROWS = 50_000
-SRS_ID = 4326
 FORMAT_NAME = "geo_service.gpkg"
 FORMAT_VERSION = "1"
-GEOMETRY_COLUMN = "geom"
 RTREE_DEFINITION = "http://www.geopackage.org/spec120/#extension_rtree"
 
-_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 _INTERNAL_TABLES = ("store_meta", "raw_files", "uploads", "rounds", "rasters")
 # Schema geometry -> GeoPackage geometry_type_name. Line and polygon layers are declared MULTI*
 # and single parts are promoted on write: sources mix both (shapefiles, QGIS digitising), a
@@ -134,36 +146,6 @@ _GEOMETRY_TYPES = {
     "Polygon": "MULTIPOLYGON",
     "Any": "GEOMETRY",
 }
-# accepted shapely type ids, and the id promoted to its multi-part type
-_GEOMETRY_TYPE_IDS = {"Point": (0,), "LineString": (1, 5), "Polygon": (3, 6)}
-_PROMOTE = {
-    "LineString": (1, shapely.multilinestrings, "MULTILINESTRING EMPTY"),
-    "Polygon": (3, shapely.multipolygons, "MULTIPOLYGON EMPTY"),
-}
-_SHAPELY_TYPE_NAMES = (
-    "Point",
-    "LineString",
-    "LinearRing",
-    "Polygon",
-    "MultiPoint",
-    "MultiLineString",
-    "MultiPolygon",
-    "GeometryCollection",
-)
-_RESERVED_FIELDS = frozenset(
-    {"fid", GEOMETRY_COLUMN, "geometry", "upload_id", "source_sha256", "source_row", "attributes"}
-)
-# provenance columns a frame may carry; missing values are filled from the upload
-_FRAME_PROVENANCE = ("settlement_id", "round", "source_sha256", "source_row", "attributes")
-_PROVENANCE_TYPES = {
-    "upload_id": "int",
-    "settlement_id": "str",
-    "round": "str",
-    "source_sha256": "str",
-    "source_row": "int",
-    "attributes": "str",
-}
-
 _WGS84_WKT = (
     'GEOGCS["WGS 84",DATUM["WGS_1984",SPHEROID["WGS 84",6378137,298.257223563,'
     'AUTHORITY["EPSG","7030"]],AUTHORITY["EPSG","6326"]],PRIMEM["Greenwich",0,'
@@ -219,10 +201,6 @@ _INTERNAL_DDL = (
 def _q(name: str) -> str:
     """Quote an SQL identifier (names are also checked against ``_IDENTIFIER``)."""
     return '"' + name.replace('"', '""') + '"'
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _rtree_name(table: str) -> str:
@@ -291,54 +269,6 @@ def _default_layers() -> Mapping[str, LayerSchema]:
     return schema.LAYERS
 
 
-def _check_schema(layer: LayerSchema) -> None:
-    bad = [n for n in (layer.name, *layer.names) if not _IDENTIFIER.match(n)]
-    if bad:
-        raise StoreSchemaError(f"layer {layer.name!r}: names not usable as SQL identifiers: {bad}")
-    if layer.name in _INTERNAL_TABLES or layer.name.startswith(("gpkg_", "rtree_", "sqlite_")):
-        raise StoreSchemaError(f"layer name {layer.name!r} is reserved by the store")
-    reserved = sorted(_RESERVED_FIELDS.intersection(layer.names))
-    if reserved:
-        raise StoreSchemaError(
-            f"layer {layer.name!r}: field names reserved by the store: {reserved}"
-        )
-    unknown = sorted({f.dtype for f in layer.fields} - set(SQL_TYPES))
-    if unknown:
-        raise StoreSchemaError(f"layer {layer.name!r}: unknown field types {unknown}")
-    if layer.geometry is not None and layer.geometry not in _GEOMETRY_TYPES:
-        raise StoreSchemaError(f"layer {layer.name!r}: unknown geometry type {layer.geometry!r}")
-
-
-def _provenance_columns(layer: LayerSchema) -> list[str]:
-    names = set(layer.names)
-    return [
-        c
-        for c in (
-            "upload_id",
-            "settlement_id",
-            "round",
-            "source_sha256",
-            "source_row",
-            "attributes",
-        )
-        if c not in names
-    ]
-
-
-@dataclass(slots=True)
-class _Prepared:
-    """One frame converted to column lists, ready to insert (built before the transaction)."""
-
-    schema: LayerSchema
-    rows: int
-    columns: list[str]  # insert order, without fid / geom / upload_id
-    values: list[list[Any]]
-    constants: dict[str, Any]  # columns with one value for every row (absent from the frame)
-    blobs: list[bytes | None] | None
-    bounds: np.ndarray | None  # (rows, 4) minx, miny, maxx, maxy; NaN for null / empty
-    pairs: set[tuple[str, str]]  # distinct (settlement_id, round)
-
-
 class GeoPackageStore:
     """A single-file GeoPackage store of uploads and canonical layers.
 
@@ -374,11 +304,9 @@ class GeoPackageStore:
         self.path = Path(path)
         self.busy_timeout_ms = int(busy_timeout_ms)
         registry = _default_layers() if layers is None else layers
-        for name, schema in registry.items():
-            if name != schema.name:
-                raise StoreSchemaError(f"layer registered as {name!r} is named {schema.name!r}")
-            _check_schema(schema)
-        self._layers: dict[str, LayerSchema] = dict(registry)
+        self._layers = check_registry(
+            registry, reserved_tables=_INTERNAL_TABLES, prefixes=("gpkg_", "rtree_", "sqlite_")
+        )
         self._lock = threading.Lock()
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
@@ -575,20 +503,15 @@ class GeoPackageStore:
         con.execute(
             "INSERT INTO gpkg_contents (table_name, data_type, identifier, description, "
             "last_change, srs_id) VALUES ('rounds', 'attributes', 'rounds', ?, ?, 0)",
-            ("Enumeration rounds: dated snapshots of each settlement", _now()),
+            ("Enumeration rounds: dated snapshots of each settlement", now()),
         )
         con.executemany(
             "INSERT INTO store_meta VALUES (?, ?)",
-            [("format", FORMAT_NAME), ("format_version", FORMAT_VERSION), ("created_at", _now())],
+            [("format", FORMAT_NAME), ("format_version", FORMAT_VERSION), ("created_at", now())],
         )
 
     def _schema(self, layer: str) -> LayerSchema:
-        try:
-            return self._layers[layer]
-        except KeyError:
-            raise StoreSchemaError(
-                f"unknown layer {layer!r}; layers are {sorted(self._layers)}"
-            ) from None
+        return layer_schema(self._layers, layer)
 
     @staticmethod
     def _table_columns(con: sqlite3.Connection, table: str) -> dict[str, str]:
@@ -614,11 +537,11 @@ class GeoPackageStore:
         if spatial:
             cols.append(f"{_q(GEOMETRY_COLUMN)} {_GEOMETRY_TYPES[schema.geometry]}")
         cols += [f"{_q(f.name)} {SQL_TYPES[f.dtype]}" for f in schema.fields]
-        for c in _provenance_columns(schema):
+        for c in provenance_columns(schema):
             if c == "upload_id":
                 cols.append('"upload_id" INTEGER NOT NULL REFERENCES uploads(upload_id)')
             else:
-                cols.append(f"{_q(c)} {SQL_TYPES[_PROVENANCE_TYPES[c]]}")
+                cols.append(f"{_q(c)} {SQL_TYPES[PROVENANCE_TYPES[c]]}")
         con.execute(f"CREATE TABLE {_q(t)} ({', '.join(cols)})")
         for c in ("settlement_id", "round", "upload_id"):
             con.execute(f"CREATE INDEX {_q(f'idx_{t}_{c}')} ON {_q(t)} ({_q(c)})")
@@ -630,7 +553,7 @@ class GeoPackageStore:
                 "features" if spatial else "attributes",
                 t,
                 schema.description,
-                _now(),
+                now(),
                 SRS_ID if spatial else 0,
             ),
         )
@@ -686,8 +609,10 @@ class GeoPackageStore:
         existing = self.find_upload(key)
         if existing is not None:
             return self._duplicate(existing)
-        prepared = self._prepare_all(upload)
-        raster_row = self._raster_row(upload.raster, upload) if upload.raster else None
+        prepared = prepare_upload(self._layers, upload)
+        # encoded before the transaction: the write lock is held for the inserts only
+        blobs = [_encode(p.geometries) for p in prepared]
+        raster = raster_row(upload.raster, upload) if upload.raster else None
         raw = Path(upload.raw_path)
         if not raw.is_file():
             raise StoreSchemaError(f"raw file {raw} does not exist")
@@ -700,7 +625,7 @@ class GeoPackageStore:
                 "SELECT upload_id FROM uploads WHERE upload_key = ?", (key,)
             ).fetchone()
             if row is None:
-                return self._insert_upload(con, upload, prepared, raster_row, progress)
+                return self._insert_upload(con, upload, prepared, blobs, raster, progress)
         # another writer stored the same upload while we were preparing ours
         return self._duplicate(self.get_upload(row[0]))
 
@@ -708,8 +633,9 @@ class GeoPackageStore:
         self,
         con: sqlite3.Connection,
         upload: UploadWrite,
-        prepared: list[_Prepared],
-        raster_row: dict[str, Any] | None,
+        prepared: list[Prepared],
+        blobs: list[list[bytes | None] | None],
+        raster: dict[str, Any] | None,
         progress: Progress | None,
     ) -> UploadResult:
         """Everything of one upload, inside the caller's write transaction."""
@@ -730,24 +656,24 @@ class GeoPackageStore:
                 upload.settlement_id,
                 upload.round,
                 upload.mapping_id,
-                _now(),
+                now(),
                 total,
-                _report_json(upload.report),
+                report_json(upload.report),
             ),
         ).lastrowid
         raster_id = None
-        if raster_row is not None:
+        if raster is not None:
             raster_id = con.execute(
-                f"INSERT INTO rasters ({', '.join(raster_row)}, upload_id, sha256) "
-                f"VALUES ({', '.join('?' * (len(raster_row) + 2))})",
-                (*raster_row.values(), upload_id, upload.sha256.lower()),
+                f"INSERT INTO rasters ({', '.join(raster)}, upload_id, sha256) "
+                f"VALUES ({', '.join('?' * (len(raster) + 2))})",
+                (*raster.values(), upload_id, upload.sha256.lower()),
             ).lastrowid
         if progress is not None:
             progress(0, total)
         done = 0
         layer_rows: dict[str, int] = {}
-        for p in prepared:
-            done = self._insert_frame(con, p, int(upload_id), done, total, progress)
+        for p, geometry_blobs in zip(prepared, blobs, strict=True):
+            done = self._insert_frame(con, p, geometry_blobs, int(upload_id), done, total, progress)
             layer_rows[p.schema.name] = layer_rows.get(p.schema.name, 0) + p.rows
         pairs = set().union(*(p.pairs for p in prepared))
         if upload.settlement_id and upload.round:
@@ -783,163 +709,6 @@ class GeoPackageStore:
             layer_rows=layer_rows,
             raster_id=raster,
         )
-
-    def _prepare_all(self, upload: UploadWrite) -> list[_Prepared]:
-        problems: list[str] = []
-        prepared: list[_Prepared] = []
-        for layer, frame in upload.frames.items():
-            try:
-                p = self._prepare(layer, frame, upload, problems)
-            except StoreSchemaError as exc:
-                problems.append(str(exc))
-                continue
-            if p is not None and p.rows:
-                prepared.append(p)
-        if problems:
-            raise StoreSchemaError(
-                f"upload {upload.original_name!r} does not fit the store: " + "; ".join(problems)
-            )
-        return prepared
-
-    def _prepare(
-        self, layer: str, frame: pd.DataFrame, upload: UploadWrite, problems: list[str]
-    ) -> _Prepared | None:
-        schema = self._schema(layer)
-        if not isinstance(frame, pd.DataFrame):
-            raise StoreSchemaError(f"{layer}: expected a DataFrame, got {type(frame).__name__}")
-        if frame.columns.has_duplicates:
-            dupes = sorted(set(frame.columns[frame.columns.duplicated()].astype(str)))
-            raise StoreSchemaError(f"{layer}: duplicate columns {dupes}")
-        geom_col = None
-        if isinstance(frame, gpd.GeoDataFrame) and frame.active_geometry_name in frame.columns:
-            geom_col = frame.active_geometry_name
-            if schema.geometry is None:
-                raise StoreSchemaError(
-                    f"{layer}: the layer has no geometry but the frame has {geom_col!r}"
-                )
-        allowed = set(schema.names).union(_FRAME_PROVENANCE)
-        unknown = sorted(str(c) for c in frame.columns if c != geom_col and c not in allowed)
-        if unknown:
-            raise StoreSchemaError(
-                f"{layer}: unknown columns {unknown} (neither schema fields nor provenance; "
-                "unmapped source columns belong in 'attributes')"
-            )
-        n = len(frame)
-        columns: list[str] = []
-        values: list[list[Any]] = []
-        constants: dict[str, Any] = {}
-        fills = {
-            "settlement_id": upload.settlement_id,
-            "round": upload.round,
-            "source_sha256": upload.sha256.lower(),
-        }
-        fields: list[tuple[str, str]] = [(f.name, f.dtype) for f in schema.fields]
-        fields += [
-            (c, _PROVENANCE_TYPES[c]) for c in _provenance_columns(schema) if c != "upload_id"
-        ]
-        for name, dtype in fields:
-            if name in frame.columns:
-                try:
-                    if name == "attributes":
-                        col = attributes_to_sql(frame[name])
-                    else:
-                        col = to_sql(frame[name], dtype)
-                except ValueProblem as exc:
-                    problems.append(f"{layer}.{name}: {exc}")
-                    continue
-            else:
-                constants[name] = fills.get(name)
-                continue
-            fill = fills.get(name)
-            if fill is not None:
-                col = [fill if v is None else v for v in col]
-            columns.append(name)
-            values.append(col)
-
-        blobs = bounds = None
-        if schema.geometry is not None and geom_col is not None:
-            blobs, bounds = self._geometries(layer, schema, frame, problems)
-        elif schema.geometry is not None and schema.geometry_required and n:
-            problems.append(f"{layer}: the layer needs geometries but the frame has none")
-
-        by_name = dict(zip(columns, values, strict=True))
-        pairs: set[tuple[str, str]] = set()
-        if n:
-            both = pd.DataFrame(
-                {
-                    c: by_name[c] if c in by_name else [constants.get(c)] * n
-                    for c in ("settlement_id", "round")
-                },
-                dtype=object,
-            ).drop_duplicates()
-            pairs = {(a, b) for a, b in both.itertuples(index=False) if a and b}
-        return _Prepared(schema, n, columns, values, constants, blobs, bounds, pairs)
-
-    @staticmethod
-    def _geometries(
-        layer: str, schema: LayerSchema, frame: gpd.GeoDataFrame, problems: list[str]
-    ) -> tuple[list[bytes | None] | None, np.ndarray | None]:
-        crs = frame.crs
-        if crs is None or not (crs.to_epsg() == SRS_ID or crs.equals("OGC:CRS84")):
-            problems.append(f"{layer}: geometries must be in EPSG:4326, the frame has {crs}")
-            return None, None
-        geoms = frame.geometry.to_numpy()
-        kind = schema.geometry or "Any"
-        wanted = _GEOMETRY_TYPE_IDS.get(kind)
-        if wanted is not None:
-            ids = shapely.get_type_id(geoms)
-            bad = ~np.isin(ids, (*wanted, -1))
-            if bad.any():
-                found = sorted({_SHAPELY_TYPE_NAMES[i] for i in np.unique(ids[bad])})
-                problems.append(
-                    f"{layer}: {int(bad.sum())} geometries are {found}, the layer holds "
-                    f"{kind} geometries (first at position {int(np.flatnonzero(bad)[0])})"
-                )
-                return None, None
-            if kind in _PROMOTE:
-                single, to_multi, empty = _PROMOTE[kind]
-                geoms = geoms.copy()
-                parts = ids == single
-                nonempty = parts & ~shapely.is_empty(geoms)
-                geoms[nonempty] = to_multi(geoms[nonempty], indices=np.arange(nonempty.sum()))
-                geoms[parts & ~nonempty] = shapely.from_wkt(empty)
-        if shapely.has_z(geoms).any():
-            geoms = shapely.force_2d(geoms)
-        bounds = shapely.bounds(geoms)
-        with np.errstate(invalid="ignore"):
-            outside = (bounds[:, 0] < -180) | (bounds[:, 2] > 180)
-            outside |= (bounds[:, 1] < -90) | (bounds[:, 3] > 90)
-        if outside.any():
-            problems.append(
-                f"{layer}: {int(outside.sum())} geometries outside lon/lat range (first at "
-                f"position {int(np.flatnonzero(outside)[0])}); reproject to EPSG:4326"
-            )
-            return None, None
-        return geometry_blob.encode(geoms, srs_id=SRS_ID), bounds
-
-    @staticmethod
-    def _raster_row(raster: RasterWrite, upload: UploadWrite) -> dict[str, Any]:
-        meta = dict(raster.meta)
-        row: dict[str, Any] = {
-            "kind": raster.kind,
-            "name": raster.name,
-            "settlement_id": upload.settlement_id,
-        }
-        for key in ("crs_wkt", "epsg", "nodata", "dtype", "width", "height"):
-            row[key] = meta.pop(key, None)
-        for key, cols in (
-            ("bounds", ("minx", "miny", "maxx", "maxy")),
-            ("bounds_4326", ("lon_min", "lat_min", "lon_max", "lat_max")),
-        ):
-            box = meta.pop(key, None)
-            if box is not None and len(box) != 4:
-                raise StoreSchemaError(f"raster {key} must be (minx, miny, maxx, maxy)")
-            row.update(dict(zip(cols, [None] * 4 if box is None else map(float, box), strict=True)))
-        row["nodata"] = None if row["nodata"] is None else float(row["nodata"])
-        for key in ("epsg", "width", "height"):
-            row[key] = None if row[key] is None else int(row[key])
-        row["meta_json"] = orjson.dumps(meta, default=str).decode() if meta else None
-        return row
 
     def _check_round_dates(self, con: sqlite3.Connection, upload: UploadWrite) -> None:
         if not (upload.settlement_id and upload.round and upload.round_date):
@@ -1005,7 +774,8 @@ class GeoPackageStore:
     def _insert_frame(
         self,
         con: sqlite3.Connection,
-        p: _Prepared,
+        p: Prepared,
+        blobs: list[bytes | None] | None,
         upload_id: int,
         done: int,
         total: int,
@@ -1022,7 +792,7 @@ class GeoPackageStore:
         names = ["fid"] + ([GEOMETRY_COLUMN] if spatial else []) + p.columns
         columns: list[Sequence[Any]] = [fids]
         if spatial:
-            columns.append(p.blobs if p.blobs is not None else [None] * p.rows)
+            columns.append(blobs if blobs is not None else [None] * p.rows)
         columns += p.values
         # one value for all rows (upload id, settlement, round, hash...): SQL literals, not
         # parameters bound a million times
@@ -1043,7 +813,7 @@ class GeoPackageStore:
             if p.bounds is not None:
                 self._index(con, t, np.asarray(fids, dtype=np.int64), p.bounds)
             con.execute(triggers[insert_trigger])
-        con.execute("UPDATE gpkg_contents SET last_change = ? WHERE table_name = ?", (_now(), t))
+        con.execute("UPDATE gpkg_contents SET last_change = ? WHERE table_name = ?", (now(), t))
         return done
 
     @staticmethod
@@ -1090,15 +860,13 @@ class GeoPackageStore:
         self, con: sqlite3.Connection, upload_id: int, *, with_report: bool
     ) -> UploadInfo:
         row = con.execute(
-            "SELECT u.upload_id, u.upload_key, u.sha256, f.size, u.original_name, u.format, "
-            "u.layer, u.source_layer, u.settlement_id, u.round, u.mapping_id, u.created_at, "
-            f'u."rows", u.status, {"u.report_json" if with_report else "NULL"} '
+            f"SELECT {UPLOAD_COLUMNS}, {'u.report_json' if with_report else 'NULL'} "
             "FROM uploads u LEFT JOIN raw_files f ON f.sha256 = u.sha256 WHERE u.upload_id = ?",
             (upload_id,),
         ).fetchone()
         if row is None:
             raise StoreNotFound(f"no upload {upload_id}")
-        return _upload_info(row)
+        return upload_info(row)
 
     def find_upload(self, upload_key: str) -> UploadInfo | None:
         """The upload stored under ``upload_key`` (see :func:`make_upload_key`), or None."""
@@ -1124,13 +892,11 @@ class GeoPackageStore:
     def _uploads(self, where: str, params: tuple[Any, ...]) -> list[UploadInfo]:
         with self._read() as con:
             rows = con.execute(
-                "SELECT u.upload_id, u.upload_key, u.sha256, f.size, u.original_name, u.format, "
-                "u.layer, u.source_layer, u.settlement_id, u.round, u.mapping_id, u.created_at, "
-                'u."rows", u.status, NULL FROM uploads u '
+                f"SELECT {UPLOAD_COLUMNS}, NULL FROM uploads u "
                 f"LEFT JOIN raw_files f ON f.sha256 = u.sha256 {where} ORDER BY u.upload_id",
                 params,
             ).fetchall()
-        return [_upload_info(r) for r in rows]
+        return [upload_info(r) for r in rows]
 
     def data_version(self) -> tuple[int, int]:
         """(number of uploads, latest upload id): changes whenever data is stored.
@@ -1243,7 +1009,7 @@ class GeoPackageStore:
             ``datetime64``, text and codes as ``str``, ``attributes`` as JSON text.
         """
         schema = self._schema(layer)
-        selected = self._select(schema, columns, include_personal=include_personal)
+        selected = select_columns(schema, columns, include_personal=include_personal)
         spatial = schema.geometry is not None
         where, params = self._where(
             layer,
@@ -1295,7 +1061,7 @@ class GeoPackageStore:
             return frame
         geoms = geometry_blob.decode(by_name[GEOMETRY_COLUMN])
         if bbox is not None:
-            keep_mask = shapely.intersects(geoms, shapely.box(*_check_bbox(bbox)))
+            keep_mask = shapely.intersects(geoms, shapely.box(*check_bbox(bbox)))
             frame, geoms = frame[keep_mask], geoms[keep_mask]
         if not geometry:
             return frame
@@ -1368,24 +1134,21 @@ class GeoPackageStore:
         # sets are bound as one JSON array (json_each): any size, no SQL variable limit
         if settlements_in is not None:
             where.append('"settlement_id" IN (SELECT value FROM json_each(?))')
-            params.append(_json_texts(settlements_in, "settlements_in"))
+            params.append(json_texts(settlements_in, "settlements_in"))
         if settlements_not_in is not None and len(settlements_not_in):
             where.append(
                 '("settlement_id" IS NULL OR "settlement_id" NOT IN '
                 "(SELECT value FROM json_each(?)))"
             )
-            params.append(_json_texts(settlements_not_in, "settlements_not_in"))
+            params.append(json_texts(settlements_not_in, "settlements_not_in"))
         if fids is not None:
-            try:
-                ids = [int(v) for v in fids]
-            except (TypeError, ValueError):
-                raise StoreSchemaError(f"fids must be integers, got {fids!r}") from None
+            ids = fid_list(fids)
             where.append('"fid" IN (SELECT value FROM json_each(?))')
             params.append(orjson.dumps(ids).decode())
         if bbox is not None:
             if not spatial:
                 raise StoreSchemaError(f"layer {layer!r} has no geometry to filter by bbox")
-            box = _check_bbox(bbox)
+            box = check_bbox(bbox)
             where.append(
                 f'"fid" IN (SELECT id FROM {_q(_rtree_name(layer))} '
                 "WHERE minx <= ? AND maxx >= ? AND miny <= ? AND maxy >= ?)"
@@ -1411,29 +1174,8 @@ class GeoPackageStore:
         table = np.empty((len(rows), 2), dtype=object)
         table[:] = rows
         geoms = geometry_blob.decode(table[:, 1])
-        keep = shapely.intersects(geoms, shapely.box(*_check_bbox(bbox)))
+        keep = shapely.intersects(geoms, shapely.box(*check_bbox(bbox)))
         return table[:, 0][keep].astype(np.int64)
-
-    def _select(
-        self, schema: LayerSchema, columns: Sequence[str] | None, *, include_personal: bool
-    ) -> list[tuple[str, str]]:
-        fields: list[Field] = list(schema.fields)
-        available = [(f.name, f.dtype) for f in fields if include_personal or not f.personal]
-        available += [(c, _PROVENANCE_TYPES[c]) for c in _provenance_columns(schema)]
-        if columns is None:
-            return available
-        personal = {f.name for f in fields if f.personal}
-        known = dict(available)
-        wanted = [c for c in columns if c not in ("geometry", GEOMETRY_COLUMN, "fid")]
-        hidden = sorted(set(wanted) & personal - set(known))
-        if hidden:
-            raise StoreSchemaError(
-                f"{schema.name}: {hidden} are personal fields; pass include_personal=True"
-            )
-        unknown = sorted(set(wanted) - set(known))
-        if unknown:
-            raise StoreSchemaError(f"{schema.name}: unknown columns {unknown}")
-        return [(c, known[c]) for c in dict.fromkeys(wanted)]
 
     def read_raw(self, sha256: str) -> bytes:
         """The raw bytes of an upload. Raises :class:`StoreNotFound`."""
@@ -1447,26 +1189,26 @@ class GeoPackageStore:
 
     def rasters(self, settlement: str | None = None) -> list[RasterInfo]:
         """Stored rasters (metadata only), oldest first."""
-        sql = f"SELECT {_RASTER_COLUMNS} FROM rasters r"
+        sql = f"SELECT {RASTER_COLUMNS} FROM rasters r"
         params: tuple[Any, ...] = ()
         if settlement is not None:
             sql += " WHERE r.settlement_id = ?"
             params = (settlement,)
         with self._read() as con:
             rows = con.execute(sql + " ORDER BY r.raster_id", params).fetchall()
-        return [_raster_info(r) for r in rows]
+        return [raster_info(r) for r in rows]
 
     def read_raster(self, raster_id: int) -> tuple[RasterInfo, bytes]:
         """A raster's metadata and its GeoTIFF bytes. Raises :class:`StoreNotFound`."""
         with self._read() as con:
             row = con.execute(
-                f"SELECT {_RASTER_COLUMNS}, f.data FROM rasters r "
+                f"SELECT {RASTER_COLUMNS}, f.data FROM rasters r "
                 "JOIN raw_files f ON f.sha256 = r.sha256 WHERE r.raster_id = ?",
                 (int(raster_id),),
             ).fetchone()
         if row is None:
             raise StoreNotFound(f"no raster {raster_id}")
-        return _raster_info(row[:-1]), bytes(row[-1])
+        return raster_info(row[:-1]), bytes(row[-1])
 
     # ------------------------------------------------------------------------------ exporting
     def export(
@@ -1510,42 +1252,10 @@ class GeoPackageStore:
                 raise FileExistsError(target)
             target.unlink()
         frame = self.read_layer(layer, **filters)
-        frame = frame.reset_index()
-        for name in frame.columns:
-            if pd.api.types.is_datetime64_any_dtype(frame[name].dtype):
-                frame[name] = frame[name].dt.strftime("%Y-%m-%d").astype("str")
-        spatial = isinstance(frame, gpd.GeoDataFrame)
-        if fmt in ("gpkg", "geojson"):
-            import pyogrio  # noqa: PLC0415 - only exports need GDAL
-
-            if fmt == "gpkg":
-                frame = frame.rename(columns={"fid": "store_fid"})
-                pyogrio.write_dataframe(frame, target, layer=layer, driver="GPKG")
-            else:
-                pyogrio.write_dataframe(
-                    frame, target, driver="GeoJSON", layer_options={"RFC7946": "YES"}
-                )
-            return len(frame)
-        if fmt != "csv":
-            raise StoreSchemaError(f"unknown export format {fmt!r}; use gpkg, geojson or csv")
-        table = pd.DataFrame(frame.drop(columns=frame.geometry.name) if spatial else frame)
-        if spatial:
-            mode = csv_geometry or ("lonlat" if self._schema(layer).geometry == "Point" else "wkt")
-            geoms = frame.geometry.to_numpy()
-            if mode == "lonlat":
-                if not (shapely.get_type_id(geoms[~shapely.is_missing(geoms)]) == 0).all():
-                    raise StoreSchemaError("csv_geometry='lonlat' needs point geometries")
-                table["lon"] = shapely.get_x(geoms)
-                table["lat"] = shapely.get_y(geoms)
-            elif mode == "wkt":
-                table["wkt"] = pd.array(shapely.to_wkt(geoms, rounding_precision=-1), dtype="str")
-            else:
-                raise StoreSchemaError(f"csv_geometry must be 'wkt' or 'lonlat', not {mode!r}")
-        for name in table.columns:
-            table[name] = csv_safe(table[name])
-        # CRLF line ends (RFC 4180): a cell holding CR or LF is then always quoted
-        table.to_csv(target, index=False, encoding="utf-8", lineterminator="\r\n")
-        return len(table)
+        points = self._schema(layer).geometry == "Point"
+        return write_frame(
+            frame, target, layer=layer, fmt=fmt, points=points, csv_geometry=csv_geometry
+        )
 
     # ---------------------------------------------------------------------------- bookkeeping
     def counts(self) -> dict[str, int]:
@@ -1571,32 +1281,8 @@ class GeoPackageStore:
         return StoreSnapshot(counts=counts, max_upload_id=int(top))
 
 
-_RASTER_COLUMNS = ", ".join(
-    f"r.{c}"
-    for c in (
-        "raster_id",
-        "upload_id",
-        "kind",
-        "name",
-        "settlement_id",
-        "crs_wkt",
-        "epsg",
-        "nodata",
-        "dtype",
-        "width",
-        "height",
-        "minx",
-        "miny",
-        "maxx",
-        "maxy",
-        "lon_min",
-        "lat_min",
-        "lon_max",
-        "lat_max",
-        "sha256",
-        "meta_json",
-    )
-)
+def _encode(geometries: np.ndarray | None) -> list[bytes | None] | None:
+    return None if geometries is None else geometry_blob.encode(geometries, srs_id=SRS_ID)
 
 
 def _literal(value: Any) -> str:
@@ -1608,76 +1294,3 @@ def _literal(value: Any) -> str:
     if isinstance(value, str) and "\x00" not in value:
         return "'" + value.replace("'", "''") + "'"
     raise StoreSchemaError(f"cannot store {value!r} as a constant column value")
-
-
-def _box(values: Sequence[Any]) -> tuple[float, float, float, float] | None:
-    return None if any(v is None for v in values) else tuple(float(v) for v in values)  # type: ignore[return-value]
-
-
-def _raster_info(row: Sequence[Any]) -> RasterInfo:
-    return RasterInfo(
-        raster_id=row[0],
-        upload_id=row[1],
-        kind=row[2],
-        name=row[3],
-        settlement_id=row[4],
-        crs_wkt=row[5],
-        epsg=row[6],
-        nodata=row[7],
-        dtype=row[8],
-        width=row[9],
-        height=row[10],
-        bounds=_box(row[11:15]),
-        bounds_4326=_box(row[15:19]),
-        sha256=row[19],
-        extra=json.loads(row[20]) if row[20] else {},
-    )
-
-
-def _upload_info(row: Sequence[Any]) -> UploadInfo:
-    return UploadInfo(
-        upload_id=row[0],
-        upload_key=row[1],
-        sha256=row[2],
-        size=row[3],
-        original_name=row[4],
-        format=row[5],
-        layer=row[6],
-        source_layer=row[7],
-        settlement_id=row[8],
-        round=row[9],
-        mapping_id=row[10],
-        created_at=row[11],
-        rows=row[12],
-        status=row[13],
-        report=json.loads(row[14]) if row[14] else None,
-    )
-
-
-def _report_json(report: Mapping[str, Any] | Any) -> str:
-    to_dict: Callable[[], Any] | None = getattr(report, "to_dict", None)
-    data = to_dict() if callable(to_dict) else dict(report)
-    return orjson.dumps(data, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
-
-
-def _json_texts(values: Collection[str], name: str) -> str:
-    """A JSON array of settlement ids (strings) to bind for ``json_each``."""
-    if isinstance(values, str):
-        raise StoreSchemaError(f"{name} must be a collection of settlement ids, not a string")
-    texts = list(values)
-    if not all(isinstance(v, str) for v in texts):
-        raise StoreSchemaError(f"{name} must hold strings, got {sorted(map(repr, texts))}")
-    return orjson.dumps(texts).decode()
-
-
-def _check_bbox(bbox: Sequence[float]) -> tuple[float, float, float, float]:
-    try:
-        minx, miny, maxx, maxy = (float(v) for v in bbox)
-    except (TypeError, ValueError):
-        raise StoreSchemaError(f"bbox must be (minx, miny, maxx, maxy), got {bbox!r}") from None
-    if not all(np.isfinite([minx, miny, maxx, maxy])) or minx > maxx or miny > maxy:
-        raise StoreSchemaError(
-            f"bbox must be finite with minx <= maxx and miny <= maxy, got {bbox!r} "
-            "(boxes across the antimeridian are not supported)"
-        )
-    return minx, miny, maxx, maxy
