@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings", "get_settings"]
@@ -27,6 +27,16 @@ class Settings(BaseSettings):
     store_path: Path = Field(
         Path("data/geo_service.gpkg"), description="The embedded GeoPackage store file."
     )
+    database_url: SecretStr | None = Field(
+        None,
+        description="`postgresql://user:password@host:5432/dbname`: store the data in PostGIS "
+        "instead of the GeoPackage file (the password is never logged).",
+    )
+    database_schema: str = Field(
+        "geo_service",
+        pattern=r"^[a-z_][a-z0-9_]*$",
+        description="PostgreSQL schema holding the PostGIS store's tables.",
+    )
     work_dir: Path | None = Field(
         None,
         description="Private folder for staged uploads (default: `jobs/` beside the store).",
@@ -38,7 +48,12 @@ class Settings(BaseSettings):
     max_gps_accuracy_m: float = Field(
         20.0, gt=0, description="GPS accuracy (m) beyond which a point is reported."
     )
-    busy_timeout_ms: int = Field(30_000, ge=0, description="SQLite busy timeout (ms).")
+    busy_timeout_ms: int = Field(
+        30_000,
+        ge=0,
+        description="How long a writer waits for another one (ms): SQLite busy timeout, "
+        "PostgreSQL lock timeout.",
+    )
     service_db_path: Path | None = Field(
         None,
         description="Service database: API keys, audit log, jobs, targets "
@@ -61,6 +76,15 @@ class Settings(BaseSettings):
     informality_threshold: float = Field(
         0.5, gt=0, lt=1, description="Probability from which a grid cell is flagged informal-like."
     )
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgresql_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if not value.get_secret_value().startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be a postgresql:// URL")
+        return value
 
     @model_validator(mode="after")
     def _default_work_dir(self) -> Settings:

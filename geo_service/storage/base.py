@@ -1,8 +1,9 @@
 """The storage interface: what an upload writes, what the store answers, and its errors.
 
 Two implementations share this interface (stac-fastapi's injected backend pattern): the
-embedded single-file GeoPackage (:class:`geo_service.storage.gpkg.GeoPackageStore`) and, later,
-PostGIS. The web layer takes one from settings and tests may swap it.
+embedded single-file GeoPackage (:class:`geo_service.storage.gpkg.GeoPackageStore`) and
+PostGIS (:class:`geo_service.storage.postgis.PostGISStore`). The web layer takes one from
+settings (:func:`geo_service.storage.open_store`) and tests run against both.
 
 Every value here is plain data (frozen dataclasses), so results can be logged, compared in tests
 and serialised by the routers without touching the database again.
@@ -18,6 +19,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 if TYPE_CHECKING:
     import pandas as pd
 
+    from profiling.schema import LayerSchema
+
 __all__ = [
     "ExportFormat",
     "LayerInfo",
@@ -32,6 +35,7 @@ __all__ = [
     "StoreNotFound",
     "StoreSchemaError",
     "StoreSnapshot",
+    "StoreUnavailable",
     "UploadInfo",
     "UploadResult",
     "UploadWrite",
@@ -59,6 +63,10 @@ class StoreSchemaError(StoreError, ValueError):
 
     Raised *before* anything is written, so the store is unchanged.
     """
+
+
+class StoreUnavailable(StoreError):
+    """The database server cannot be reached (PostGIS): retry later, the request was fine."""
 
 
 class StoreConflict(StoreError):
@@ -261,6 +269,22 @@ class StoreSnapshot:
 class Store(Protocol):
     """What the web layer, the CLI and the jobs need from a store."""
 
+    @property
+    def location(self) -> str:
+        """Where the data lives, without secrets (a file path or a redacted database URL)."""
+        ...
+
+    @property
+    def layers(self) -> Mapping[str, LayerSchema]:
+        """The layer registry the store writes and reads."""
+        ...
+
+    def data_version(self) -> tuple[int, int]:
+        """(number of uploads, latest upload id): changes whenever data is stored."""
+        ...
+
+    def uploads_by_sha256(self, sha256: str) -> list[UploadInfo]: ...
+
     def write_upload(
         self, upload: UploadWrite, *, progress: Progress | None = None
     ) -> UploadResult: ...
@@ -321,3 +345,7 @@ class Store(Protocol):
     def snapshot(self) -> StoreSnapshot: ...
 
     def close(self) -> None: ...
+
+    def __enter__(self) -> Store: ...
+
+    def __exit__(self, *exc: object) -> None: ...

@@ -340,6 +340,11 @@ class GeoPackageStore:
         self._local = threading.local()
 
     @property
+    def location(self) -> str:
+        """The store file's absolute path (cache keys, logs)."""
+        return str(self.path.resolve())
+
+    @property
     def layers(self) -> Mapping[str, LayerSchema]:
         """The layer registry this store writes and reads."""
         return self._layers

@@ -1,4 +1,9 @@
-"""The embedded GeoPackage store: transactions, types, filters, GDAL compatibility, exports.
+"""The stores: transactions, types, filters, exports, concurrency; GDAL compatibility.
+
+Every test taking the ``store`` (or ``backend``) fixture runs twice: on the embedded
+GeoPackage and on PostGIS (a fresh database per test; skipped with the reason when no server
+is configured, see :mod:`tests.postgis`). Tests about the GeoPackage file itself (RTree,
+triggers, the OGC requirements, GDAL) take ``gpkg_store``.
 
 Inputs are tiny frames built here with answers checked by hand; the schemas are our own small
 ``LayerSchema`` objects so these tests do not move when the canonical registry grows.
@@ -16,8 +21,10 @@ import textwrap
 import threading
 import time
 import warnings
-from dataclasses import replace
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -29,6 +36,7 @@ import shapely
 from geo_service.storage import (
     GeoPackageStore,
     RasterWrite,
+    Store,
     StoreBusy,
     StoreConflict,
     StoreError,
@@ -37,7 +45,6 @@ from geo_service.storage import (
     UploadWrite,
     make_upload_key,
 )
-from geo_service.storage import gpkg as gpkg_module
 from geo_service.storage.geometry_blob import decode, encode, st_is_empty, st_maxy, st_minx
 from profiling.schema import Field, LayerSchema
 
@@ -146,15 +153,96 @@ def digest(path: Path) -> str:
         con.close()
 
 
+def table_digest(url: str, schema: str = "geo_service") -> str:
+    """SHA-256 of every row of every table of a PostGIS store: equal digests, equal content."""
+    import psycopg  # noqa: PLC0415
+    from psycopg import sql  # noqa: PLC0415
+
+    h = hashlib.sha256()
+    with psycopg.connect(url) as con:
+        tables = con.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = %s ORDER BY 1", (schema,)
+        ).fetchall()
+        for (name,) in tables:
+            query = sql.SQL(
+                "SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM {} t"
+            ).format(sql.Identifier(schema, name))
+            h.update(f"{name}:{con.execute(query).fetchone()[0]}".encode())
+    return h.hexdigest()
+
+
+@dataclass
+class Backend:
+    """One store location (a GeoPackage file or a PostGIS database) and how to open it."""
+
+    name: str
+    target: str  # file path or database URL
+    opener: Callable[..., Store]
+
+    def open(self, **kw: Any) -> Store:
+        """A store on this location (``layers=LAYERS`` unless given)."""
+        kw.setdefault("layers", LAYERS)
+        return self.opener(self.target, **kw)
+
+    def digest(self) -> str:
+        """A hash of the whole stored content."""
+        if self.name == "gpkg":
+            return digest(Path(self.target))
+        return table_digest(self.target)
+
+
+def geometry_type(backend: Backend, table: str) -> str | None:
+    """The declared geometry type of a layer table; None for an attribute table."""
+    if backend.name == "gpkg":
+        con = sqlite3.connect(backend.target)
+        kind = con.execute(
+            "SELECT c.data_type, g.geometry_type_name FROM gpkg_contents c LEFT JOIN "
+            "gpkg_geometry_columns g USING (table_name) WHERE c.table_name = ?",
+            (table,),
+        ).fetchone()
+        con.close()
+        assert kind[0] == ("attributes" if kind[1] is None else "features")
+        return kind[1]
+    import psycopg  # noqa: PLC0415
+
+    with psycopg.connect(backend.target) as con:
+        assert con.execute("SELECT to_regclass(%s)", (f"geo_service.{table}",)).fetchone()[0]
+        row = con.execute(
+            "SELECT type, srid FROM geometry_columns WHERE f_table_schema = 'geo_service' "
+            "AND f_table_name = %s",
+            (table,),
+        ).fetchone()
+    if row is None:
+        return None
+    assert row[1] == 4326
+    return str(row[0])
+
+
+@pytest.fixture(params=["gpkg", "postgis"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    """The embedded GeoPackage, then PostGIS."""
+    if request.param == "gpkg":
+        return Backend("gpkg", str(tmp_path / "city.gpkg"), GeoPackageStore)
+    from geo_service.storage.postgis import PostGISStore  # noqa: PLC0415
+
+    return Backend("postgis", request.getfixturevalue("postgis_url"), PostGISStore)
+
+
 @pytest.fixture
-def store(tmp_path: Path):
+def store(backend: Backend) -> Iterator[Store]:
+    with backend.open(busy_timeout_ms=5_000) as s:
+        yield s
+
+
+@pytest.fixture
+def gpkg_store(tmp_path: Path) -> Iterator[GeoPackageStore]:
     with GeoPackageStore(tmp_path / "city.gpkg", layers=LAYERS, busy_timeout_ms=5_000) as s:
         yield s
 
 
 # ------------------------------------------------------------------------------- creation
-def test_new_store_is_a_geopackage(store: GeoPackageStore) -> None:
-    con = sqlite3.connect(store.path)
+def test_new_store_is_a_geopackage(gpkg_store: Store) -> None:
+    con = sqlite3.connect(gpkg_store.path)
     assert con.execute("PRAGMA application_id").fetchone()[0] == 0x47504B47
     assert con.execute("PRAGMA user_version").fetchone()[0] == 10400
     assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -185,16 +273,15 @@ def test_opening_a_foreign_sqlite_file_is_refused(tmp_path: Path) -> None:
         GeoPackageStore(other, layers=LAYERS)
 
 
-def test_reopening_keeps_data(tmp_path: Path) -> None:
-    path = tmp_path / "city.gpkg"
-    with GeoPackageStore(path, layers=LAYERS) as s:
+def test_reopening_keeps_data(backend: Backend, tmp_path: Path) -> None:
+    with backend.open() as s:
         s.write_upload(upload(tmp_path, {"households": households()}))
-    with GeoPackageStore(path, layers=LAYERS) as s:
+    with backend.open() as s:
         assert [i.rows for i in s.list_layers() if i.name == "households"] == [3]
 
 
 # ------------------------------------------------------------------------ write, read back
-def test_upload_reads_back_with_types_and_provenance(store: GeoPackageStore, tmp_path) -> None:
+def test_upload_reads_back_with_types_and_provenance(store: Store, tmp_path) -> None:
     up = upload(tmp_path, {"households": households()})
     result = store.write_upload(up)
     assert (result.upload_id, result.duplicate, result.rows) == (1, False, 3)
@@ -244,9 +331,9 @@ def test_upload_reads_back_with_types_and_provenance(store: GeoPackageStore, tmp
     assert [(r.settlement_id, r.round) for r in store.rounds()] == [("kibera", "2024-01")]
 
 
-def test_stored_values_are_plain_sqlite_types(store: GeoPackageStore, tmp_path) -> None:
-    store.write_upload(upload(tmp_path, {"households": households()}))
-    con = sqlite3.connect(store.path)
+def test_stored_values_are_plain_sqlite_types(gpkg_store: Store, tmp_path) -> None:
+    gpkg_store.write_upload(upload(tmp_path, {"households": households()}))
+    con = sqlite3.connect(gpkg_store.path)
     row = con.execute(
         "SELECT has_tap, typeof(has_tap), visited, typeof(size), toilets, income "
         "FROM households WHERE fid = 1"
@@ -258,7 +345,7 @@ def test_stored_values_are_plain_sqlite_types(store: GeoPackageStore, tmp_path) 
     )  # NaN -> NULL
 
 
-def test_non_spatial_layer_is_an_attribute_table(store: GeoPackageStore, tmp_path) -> None:
+def test_non_spatial_layer_is_an_attribute_table(store: Store, backend: Backend, tmp_path) -> None:
     members = pd.DataFrame(
         {
             "member_id": ["m1", "m2"],
@@ -273,13 +360,10 @@ def test_non_spatial_layer_is_an_attribute_table(store: GeoPackageStore, tmp_pat
     got = store.read_layer("members")
     assert type(got) is pd.DataFrame
     assert got["member_id"].tolist() == ["m1", "m2"] and "name" not in got
-    con = sqlite3.connect(store.path)
-    assert con.execute(
-        "SELECT data_type FROM gpkg_contents WHERE table_name = 'members'"
-    ).fetchone() == ("attributes",)
+    assert geometry_type(backend, "members") is None
 
 
-def test_polygon_layer_stores_multipolygons(store: GeoPackageStore, tmp_path) -> None:
+def test_polygon_layer_stores_multipolygons(store: Store, backend: Backend, tmp_path) -> None:
     zones = gpd.GeoDataFrame(
         {"hazard_id": ["z1", "z2"], "depth_m": [0.5, 1.2]},
         geometry=[
@@ -293,20 +377,17 @@ def test_polygon_layer_stores_multipolygons(store: GeoPackageStore, tmp_path) ->
     assert got.geom_type.tolist() == ["MultiPolygon", "MultiPolygon"]
     assert got.geometry.iloc[0].equals(shapely.box(0, 0, 1, 1))
     assert got.geometry.iloc[1].area == 2.0
-    con = sqlite3.connect(store.path)
-    assert con.execute(
-        "SELECT geometry_type_name FROM gpkg_geometry_columns WHERE table_name='hazard_zones'"
-    ).fetchone() == ("MULTIPOLYGON",)
+    assert geometry_type(backend, "hazard_zones") == "MULTIPOLYGON"
 
 
 # ----------------------------------------------------------------------- all or nothing
-def test_duplicate_upload_is_a_no_op(store: GeoPackageStore, tmp_path) -> None:
+def test_duplicate_upload_is_a_no_op(store: Store, backend: Backend, tmp_path) -> None:
     first = store.write_upload(upload(tmp_path, {"households": households()}))
-    before, content = store.snapshot(), digest(store.path)
+    before, content = store.snapshot(), backend.digest()
     again = store.write_upload(upload(tmp_path, {"households": households()}))
     assert again.duplicate and again.upload_id == first.upload_id == 1
     assert again.rows == 3 and again.layer_rows == {"households": 3}
-    assert store.snapshot() == before and digest(store.path) == content
+    assert store.snapshot() == before and backend.digest() == content
     # the same bytes for another round are another upload (raw bytes kept once)
     other = store.write_upload(upload(tmp_path, {"households": households()}, round="2024-02"))
     assert not other.duplicate and other.upload_id == 2
@@ -330,22 +411,22 @@ def test_duplicate_upload_is_a_no_op(store: GeoPackageStore, tmp_path) -> None:
     ],
 )
 def test_bad_frames_leave_the_store_unchanged(
-    store: GeoPackageStore, tmp_path, frame_change, message
+    store: Store, backend: Backend, tmp_path, frame_change, message
 ) -> None:
     store.write_upload(upload(tmp_path, {"households": households()}))
-    before, content = store.snapshot(), digest(store.path)
+    before, content = store.snapshot(), backend.digest()
     bad = frame_change(households())
     with pytest.raises(StoreSchemaError, match=message):
         store.write_upload(upload(tmp_path, {"households": bad}, round="2024-02"))
-    assert store.snapshot() == before and digest(store.path) == content
+    assert store.snapshot() == before and backend.digest() == content
 
 
 def test_failure_mid_transaction_rolls_everything_back(
-    store: GeoPackageStore, tmp_path, monkeypatch
+    store: Store, backend: Backend, tmp_path, monkeypatch
 ) -> None:
     store.write_upload(upload(tmp_path, {"households": households()}))
-    before, content = store.snapshot(), digest(store.path)
-    monkeypatch.setattr(gpkg_module, "CHUNK_ROWS", 100)
+    before, content = store.snapshot(), backend.digest()
+    monkeypatch.setattr(sys.modules[type(store).__module__], "CHUNK_ROWS", 100)
     seen: list[tuple[int, int]] = []
 
     def progress(done: int, total: int) -> None:
@@ -357,15 +438,17 @@ def test_failure_mid_transaction_rolls_everything_back(
     with pytest.raises(RuntimeError, match="disk on fire"):
         store.write_upload(big, progress=progress)
     assert seen[:4] == [(0, 1000), (100, 1000), (200, 1000), (300, 1000)]
-    assert store.snapshot() == before and digest(store.path) == content
+    assert store.snapshot() == before and backend.digest() == content
     # the store is still usable, the insert trigger was restored with the rollback
     assert store.write_upload(big).rows == 1000
-    con = sqlite3.connect(store.path)
+    if backend.name != "gpkg":
+        return
+    con = sqlite3.connect(backend.target)
     triggers = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='trigger'")}
     assert "rtree_households_geom_insert" in triggers
 
 
-def test_raw_file_must_match_its_hash(store: GeoPackageStore, tmp_path) -> None:
+def test_raw_file_must_match_its_hash(store: Store, tmp_path) -> None:
     up = upload(tmp_path, {"households": households()})
     up.raw_path.write_bytes(b"id,x\n1,3\n")  # same size, other bytes
     before = store.snapshot()
@@ -374,7 +457,7 @@ def test_raw_file_must_match_its_hash(store: GeoPackageStore, tmp_path) -> None:
     assert store.snapshot() == before
 
 
-def test_round_date_conflict_is_refused(store: GeoPackageStore, tmp_path) -> None:
+def test_round_date_conflict_is_refused(store: Store, tmp_path) -> None:
     store.write_upload(upload(tmp_path, {"households": households()}, round_date="2024-01-15"))
     before = store.snapshot()
     later = upload(tmp_path, {}, content=b"b", layer="members", round_date="2024-02-01")
@@ -385,8 +468,7 @@ def test_round_date_conflict_is_refused(store: GeoPackageStore, tmp_path) -> Non
 
 
 # ---------------------------------------------------------------------------- filtering
-@pytest.fixture
-def two_rounds(store: GeoPackageStore, tmp_path) -> GeoPackageStore:
+def fill_two_rounds(store: Store, tmp_path: Path) -> Store:
     """kibera/2024-01 at (36.80, -1.30) and (36.81, -1.29); mathare/2024-06 1 degree east."""
     store.write_upload(upload(tmp_path, {"households": households()}))
     store.write_upload(
@@ -401,7 +483,20 @@ def two_rounds(store: GeoPackageStore, tmp_path) -> GeoPackageStore:
     return store
 
 
-def test_settlement_round_and_bbox_filters(two_rounds: GeoPackageStore) -> None:
+@pytest.fixture
+def two_rounds(store: Store, tmp_path: Path) -> Store:
+    """Two uploads (see :func:`fill_two_rounds`) in each backend."""
+    return fill_two_rounds(store, tmp_path)
+
+
+@pytest.fixture
+def gpkg_two_rounds(gpkg_store: GeoPackageStore, tmp_path: Path) -> GeoPackageStore:
+    """Two uploads (see :func:`fill_two_rounds`) in a GeoPackage."""
+    fill_two_rounds(gpkg_store, tmp_path)
+    return gpkg_store
+
+
+def test_settlement_round_and_bbox_filters(two_rounds: Store) -> None:
     s = two_rounds
     assert s.read_layer("households", settlement="mathare").index.tolist() == [4, 5, 6]
     assert s.read_layer("households", round="2024-01").index.tolist() == [1, 2, 3]
@@ -422,7 +517,7 @@ def test_settlement_round_and_bbox_filters(two_rounds: GeoPackageStore) -> None:
         s.read_layer("households", bbox=(1, 1, 0, 0))
 
 
-def test_settlement_set_filters_fids_and_count(store: GeoPackageStore, tmp_path) -> None:
+def test_settlement_set_filters_fids_and_count(store: Store, tmp_path) -> None:
     # kibera 1-3, mathare 4-6, a third upload without settlement 7-9
     store.write_upload(upload(tmp_path, {"households": households()}))
     for content, settlement in ((b"mathare", "mathare"), (b"none", None)):
@@ -480,7 +575,7 @@ def test_settlement_set_filters_fids_and_count(store: GeoPackageStore, tmp_path)
         s.count("members", bbox=wide)
 
 
-def test_bbox_is_exact_for_polygons(store: GeoPackageStore, tmp_path) -> None:
+def test_bbox_is_exact_for_polygons(store: Store, tmp_path) -> None:
     # an L-shaped zone: its envelope covers the query box, the zone itself does not
     ell = shapely.Polygon([(0, 0), (2, 0), (2, 0.5), (0.5, 0.5), (0.5, 2), (0, 2)])
     zones = gpd.GeoDataFrame(
@@ -491,7 +586,7 @@ def test_bbox_is_exact_for_polygons(store: GeoPackageStore, tmp_path) -> None:
     assert store.read_layer("hazard_zones", bbox=(0.1, 1, 0.2, 1.5))["hazard_id"].tolist() == ["l"]
 
 
-def test_list_layers(two_rounds: GeoPackageStore) -> None:
+def test_list_layers(two_rounds: Store) -> None:
     info = {i.name: i for i in two_rounds.list_layers()}
     hh = info["households"]
     assert (hh.rows, hh.geometry) == (6, "Point")
@@ -519,43 +614,47 @@ def rtree_ids(path: Path, table: str, box: tuple[float, float, float, float]) ->
     return [r[0] for r in rows]
 
 
-def test_rtree_matches_geometries_bulk_then_incremental(store: GeoPackageStore, tmp_path) -> None:
-    store.write_upload(upload(tmp_path, {"households": households(3000)}))  # bulk packed
-    store.write_upload(upload(tmp_path, {"households": households(50)}, content=b"2", round="b"))
-    got = store.read_layer("households", columns=["household_id"])
-    con = sqlite3.connect(store.path)
+def test_rtree_matches_geometries_bulk_then_incremental(gpkg_store: Store, tmp_path) -> None:
+    gpkg_store.write_upload(upload(tmp_path, {"households": households(3000)}))  # bulk packed
+    gpkg_store.write_upload(
+        upload(tmp_path, {"households": households(50)}, content=b"2", round="b")
+    )
+    got = gpkg_store.read_layer("households", columns=["household_id"])
+    con = sqlite3.connect(gpkg_store.path)
     assert con.execute("SELECT rtreecheck('rtree_households_geom')").fetchone() == ("ok",)
     assert con.execute("SELECT count(*) FROM rtree_households_geom").fetchone() == (3050,)
     box = (36.81, -1.29, 36.83, -1.27)
     inside = got.cx[box[0] : box[2], box[1] : box[3]].index.tolist()
     assert 0 < len(inside) < 3050
-    assert rtree_ids(store.path, "households", box) == sorted(inside)
-    assert store.read_layer("households", bbox=box).index.tolist() == sorted(inside)
+    assert rtree_ids(gpkg_store.path, "households", box) == sorted(inside)
+    assert gpkg_store.read_layer("households", bbox=box).index.tolist() == sorted(inside)
 
 
-def test_spec_triggers_keep_the_index_right(store: GeoPackageStore, tmp_path) -> None:
-    store.write_upload(upload(tmp_path, {"households": households()}))
+def test_spec_triggers_keep_the_index_right(gpkg_store: Store, tmp_path) -> None:
+    gpkg_store.write_upload(upload(tmp_path, {"households": households()}))
     # an edit through SQL (our connection provides ST_MinX...): move fid 1 far away
-    con = store._connection()
+    con = gpkg_store._connection()
     moved = encode([shapely.Point(10, 10)])[0]
     con.execute("UPDATE households SET geom = ? WHERE fid = 1", (moved,))
     con.execute("DELETE FROM households WHERE fid = 2")
-    assert rtree_ids(store.path, "households", (9, 9, 11, 11)) == [1]
-    assert rtree_ids(store.path, "households", (36, -2, 37, 0)) == []
+    assert rtree_ids(gpkg_store.path, "households", (9, 9, 11, 11)) == [1]
+    assert rtree_ids(gpkg_store.path, "households", (36, -2, 37, 0)) == []
     # an insert by GDAL (as QGIS would do) goes through GDAL's own ST_ functions
     added = gpd.GeoDataFrame(
         {"household_id": ["g1"], "upload_id": [1]}, geometry=[shapely.Point(20, 20)], crs=4326
     )
-    pyogrio.write_dataframe(added, store.path, layer="households", append=True)
-    assert store.read_layer("households", bbox=(19, 19, 21, 21))["household_id"].tolist() == ["g1"]
+    pyogrio.write_dataframe(added, gpkg_store.path, layer="households", append=True)
+    assert gpkg_store.read_layer("households", bbox=(19, 19, 21, 21))["household_id"].tolist() == [
+        "g1"
+    ]
 
 
 # ------------------------------------------------------------------- GDAL / GeoPackage
-def test_gdal_opens_the_store(two_rounds: GeoPackageStore, tmp_path) -> None:
-    two_rounds.write_upload(
+def test_gdal_opens_the_store(gpkg_two_rounds: Store, tmp_path) -> None:
+    gpkg_two_rounds.write_upload(
         upload(tmp_path, {"members": pd.DataFrame({"member_id": ["m1"]})}, layer="members")
     )
-    path = two_rounds.path
+    path = gpkg_two_rounds.path
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # GDAL has nothing to complain about
         layers = dict(pyogrio.list_layers(path).tolist())
@@ -567,16 +666,16 @@ def test_gdal_opens_the_store(two_rounds: GeoPackageStore, tmp_path) -> None:
     assert info["driver"] == "GPKG" and info["crs"] == "EPSG:4326"
     assert info["geometry_type"] == "Point" and info["features"] == 6
     assert info["capabilities"]["fast_spatial_filter"]  # GDAL found our RTree
-    ours = two_rounds.read_layer("households")
+    ours = gpkg_two_rounds.read_layer("households")
     assert frame.index.tolist() == ours.index.tolist()
     assert frame["household_id"].tolist() == ours["household_id"].tolist()
     assert frame.geometry.equals(ours.geometry)
     assert sorted(boxed["household_id"]) == ["h1", "h1", "h2", "h2"]
 
 
-def test_file_follows_the_geopackage_spec(two_rounds: GeoPackageStore) -> None:
+def test_file_follows_the_geopackage_spec(gpkg_two_rounds: Store) -> None:
     """The checks of GDAL's validate_gpkg.py that apply to us (OGC 12-128r18 requirements)."""
-    con = sqlite3.connect(two_rounds.path)
+    con = sqlite3.connect(gpkg_two_rounds.path)
     assert con.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     assert con.execute("PRAGMA foreign_key_check").fetchall() == []
     columns = con.execute("PRAGMA table_info(households)").fetchall()
@@ -633,7 +732,7 @@ def test_decodes_blobs_written_by_gdal(tmp_path: Path) -> None:
 
 
 # -------------------------------------------------------------------- personal fields
-def test_personal_fields_are_hidden_by_default(store: GeoPackageStore, tmp_path) -> None:
+def test_personal_fields_are_hidden_by_default(store: Store, tmp_path) -> None:
     store.write_upload(upload(tmp_path, {"households": households()}))
     assert "head_name" not in store.read_layer("households")
     assert "head_name" in store.read_layer("households", include_personal=True)
@@ -644,7 +743,7 @@ def test_personal_fields_are_hidden_by_default(store: GeoPackageStore, tmp_path)
 
 
 # ---------------------------------------------------------------------------- exports
-def test_csv_export_defuses_formulas(store: GeoPackageStore, tmp_path) -> None:
+def test_csv_export_defuses_formulas(store: Store, tmp_path) -> None:
     frame = households()
     frame["head_name"] = ["=cmd()", "+1", "-2+3"]
     frame["household_id"] = ["@SUM(A1)", "\tx", "\rx"]
@@ -670,7 +769,7 @@ def test_csv_export_defuses_formulas(store: GeoPackageStore, tmp_path) -> None:
     assert shapely.from_wkt(z["wkt"].iloc[0]).equals(shapely.box(0, 0, 1, 1))
 
 
-def test_geojson_and_gpkg_exports_are_readable(two_rounds: GeoPackageStore, tmp_path) -> None:
+def test_geojson_and_gpkg_exports_are_readable(two_rounds: Store, tmp_path) -> None:
     path = tmp_path / "hh.geojson"
     assert two_rounds.export("households", path, fmt="geojson", settlement="kibera") == 3
     doc = json.loads(path.read_text())
@@ -686,7 +785,7 @@ def test_geojson_and_gpkg_exports_are_readable(two_rounds: GeoPackageStore, tmp_
 
 
 # ---------------------------------------------------------------------- rasters, schema
-def test_raster_round_trip(store: GeoPackageStore, tmp_path) -> None:
+def test_raster_round_trip(store: Store, tmp_path) -> None:
     tiff = b"II*\x00fake geotiff bytes"
     meta = {
         "crs_wkt": "WKT",
@@ -719,9 +818,8 @@ def test_raster_round_trip(store: GeoPackageStore, tmp_path) -> None:
         store.read_raster(99)
 
 
-def test_fields_added_to_a_schema_are_added_to_the_table(tmp_path: Path) -> None:
-    path = tmp_path / "city.gpkg"
-    with GeoPackageStore(path, layers=LAYERS) as s:
+def test_fields_added_to_a_schema_are_added_to_the_table(backend: Backend, tmp_path: Path) -> None:
+    with backend.open() as s:
         s.write_upload(upload(tmp_path, {"households": households()}))
     wider = LayerSchema(
         name="households",
@@ -730,22 +828,20 @@ def test_fields_added_to_a_schema_are_added_to_the_table(tmp_path: Path) -> None
         key="household_id",
         fields=(*HOUSEHOLDS.fields, Field("tenure", "str", "Tenure")),
     )
-    with GeoPackageStore(path, layers={"households": wider}) as s:
+    with backend.open(layers={"households": wider}) as s:
         frame = households().assign(tenure=["owner", "tenant", None])
         s.write_upload(upload(tmp_path, {"households": frame}, round="2024-02"))
         got = s.read_layer("households")
     assert got["tenure"].isna().sum() == 4 and got["tenure"].iloc[3] == "owner"
 
 
-def test_unknown_layer_is_refused(store: GeoPackageStore, tmp_path) -> None:
+def test_unknown_layer_is_refused(store: Store, backend: Backend, tmp_path) -> None:
     with pytest.raises(StoreSchemaError, match="unknown layer"):
         store.write_upload(upload(tmp_path, {"toilets": pd.DataFrame({"a": [1]})}))
     with pytest.raises(StoreSchemaError, match="reserved"):
-        GeoPackageStore(
-            tmp_path / "x.gpkg", layers={"uploads": replace(HOUSEHOLDS, name="uploads")}
-        )
+        backend.open(layers={"uploads": replace(HOUSEHOLDS, name="uploads")})
     with pytest.raises(StoreSchemaError, match="is named"):
-        GeoPackageStore(tmp_path / "x.gpkg", layers={"people": HOUSEHOLDS})
+        backend.open(layers={"people": HOUSEHOLDS})
 
 
 # -------------------------------------------------------------------------- concurrency
@@ -755,17 +851,18 @@ WRITER = textwrap.dedent(
     from pathlib import Path
     sys.path[:0] = [{repo!r}, {tests!r}]
     from test_store import LAYERS, households, upload
-    from geo_service.storage import GeoPackageStore
-    path, name, start = Path(sys.argv[1]), sys.argv[2], float(sys.argv[3])
+    from geo_service.storage import GeoPackageStore, PostGISStore
+    target, folder, name, start = sys.argv[1], Path(sys.argv[2]), sys.argv[3], float(sys.argv[4])
     frames = {{"households": households(20_000)}}
-    up = upload(path.parent, frames, content=name.encode(), round=name)
+    up = upload(folder, frames, content=name.encode(), round=name)
     inside = []
 
     def progress(done, total):  # called inside the transaction; holds the lock a while
         inside.append(time.time())
         time.sleep(0.3)
 
-    with GeoPackageStore(path, layers=LAYERS) as store:
+    opener = PostGISStore if target.startswith("postgresql://") else GeoPackageStore
+    with opener(target, layers=LAYERS) as store:
         time.sleep(max(0.0, start - time.time()))
         asked = time.time()
         result = store.write_upload(up, progress=progress)
@@ -775,15 +872,16 @@ WRITER = textwrap.dedent(
 )
 
 
-def test_two_processes_writing_at_once_both_land(tmp_path: Path) -> None:
-    path = tmp_path / "city.gpkg"
-    GeoPackageStore(path, layers=LAYERS).close()
+def test_two_processes_writing_at_once_both_land(backend: Backend, tmp_path: Path) -> None:
+    backend.open().close()
     script = tmp_path / "writer.py"
     script.write_text(WRITER.format(repo=str(REPO), tests=str(Path(__file__).parent)))
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
     start = time.time() + 3.0  # both start writing at the same moment
     procs = [
         subprocess.Popen(
-            [sys.executable, str(script), str(path), name, str(start)],
+            [sys.executable, str(script), backend.target, str(tmp_path / name), name, str(start)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -797,36 +895,62 @@ def test_two_processes_writing_at_once_both_land(tmp_path: Path) -> None:
     # (asked, first progress inside the transaction, done) of each writer, by start inside
     first, second = sorted((tuple(map(float, x[2:])) for x in lines), key=lambda t: t[1])
     assert second[1] > first[2] - 0.2  # the second transaction began after the first ended
-    with GeoPackageStore(path, layers=LAYERS) as s:
+    with backend.open() as s:
         assert [i.rows for i in s.list_layers() if i.name == "households"] == [40_000]
         assert sorted(s.read_layer("households", columns=["round"])["round"].unique()) == ["a", "b"]
 
 
-def test_writer_waits_then_reports_busy(store: GeoPackageStore, tmp_path) -> None:
+class _Blocker:
+    """Another writer holding the store's write lock until :meth:`release`."""
+
+    def __init__(self, store: Store) -> None:
+        if isinstance(store, GeoPackageStore):
+            self._con: Any = sqlite3.connect(
+                store.path, isolation_level=None, check_same_thread=False
+            )
+            self._con.execute("BEGIN IMMEDIATE")
+            self._release = "COMMIT"
+        else:
+            import psycopg  # noqa: PLC0415
+
+            self._con = psycopg.connect(store.url, autocommit=True)
+            self._con.execute("SELECT pg_advisory_lock(%s)", (store._lock_key,))
+            self._release = f"SELECT pg_advisory_unlock({store._lock_key:d})"
+        self.held = True
+
+    def release(self) -> None:
+        if self.held:
+            self._con.execute(self._release)
+            self.held = False
+
+    def close(self) -> None:
+        self.release()
+        self._con.close()
+
+
+def test_writer_waits_then_reports_busy(store: Store, backend: Backend, tmp_path) -> None:
     store.write_upload(upload(tmp_path, {"households": households()}))
-    blocker = sqlite3.connect(store.path, isolation_level=None, check_same_thread=False)
-    blocker.execute("BEGIN IMMEDIATE")  # another writer holds the lock
+    blocker = _Blocker(store)
     try:
-        impatient = GeoPackageStore(store.path, layers=LAYERS, busy_timeout_ms=300)
+        impatient = backend.open(busy_timeout_ms=300)
         assert len(impatient.read_layer("households")) == 3  # readers never wait
         t0 = time.perf_counter()
         with pytest.raises(StoreBusy, match="busy"):
             impatient.write_upload(upload(tmp_path, {"households": households()}, round="x"))
         assert 0.25 < time.perf_counter() - t0 < 5
         # a patient writer gets through once the lock is released
-        release = threading.Timer(0.3, blocker.execute, args=("COMMIT",))
+        release = threading.Timer(0.3, blocker.release)
         release.start()
         assert not store.write_upload(
             upload(tmp_path, {"households": households()}, round="y")
         ).duplicate
+        release.join()
         impatient.close()
     finally:
-        if blocker.in_transaction:
-            blocker.execute("ROLLBACK")
         blocker.close()
 
 
-def test_threads_share_a_store(store: GeoPackageStore, tmp_path) -> None:
+def test_threads_share_a_store(store: Store, tmp_path) -> None:
     store.write_upload(upload(tmp_path, {"households": households()}))
     results: list[int] = []
 
