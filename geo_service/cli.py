@@ -22,7 +22,7 @@ from rich.table import Table
 from geo_service.ingestion import IngestRequest, ingest_file, validate_file
 from geo_service.servicedb import Role, ServiceDB
 from geo_service.settings import Settings, get_settings
-from geo_service.storage import GeoPackageStore, StoreError
+from geo_service.storage import StoreError, open_store
 from profiling.errors import ProfilingError, ValidationFailed
 from profiling.ingest.mapping import bundled_mappings
 from profiling.report import Report
@@ -67,7 +67,9 @@ SettlementOpt = Annotated[
 def _settings(store: Path | None) -> Settings:
     settings = get_settings()
     if store is not None:
-        settings = settings.model_copy(update={"store_path": store, "work_dir": None})
+        # an explicit --store file is the embedded store, whatever GEO_SERVICE_DATABASE_URL says
+        update = {"store_path": store, "work_dir": None, "database_url": None}
+        settings = settings.model_copy(update=update)
         settings = Settings.model_validate(settings.model_dump())
     return settings
 
@@ -228,7 +230,7 @@ def ingest(
 def layers(store: StoreOpt = None) -> None:
     """List the stored layers with their row counts, settlements and rounds."""
     settings = _settings(store)
-    with _clear_errors(), GeoPackageStore(settings.store_path) as db:
+    with _clear_errors(), open_store(settings) as db:
         infos = db.list_layers()
         rasters = db.rasters()
     table = _table("layer", "rows", "settlements", "rounds", "bbox (lon/lat)")
@@ -256,7 +258,7 @@ def layers(store: StoreOpt = None) -> None:
 def uploads(store: StoreOpt = None) -> None:
     """List uploads: id, time, file, layer, rows and hash."""
     settings = _settings(store)
-    with _clear_errors(), GeoPackageStore(settings.store_path) as db:
+    with _clear_errors(), open_store(settings) as db:
         records = db.uploads()
     table = _table("id", "created (UTC)", "file", "format", "layer", "settlement", "round", "rows")
     for r in records:
@@ -300,7 +302,7 @@ def export(
         except ValueError:
             raise _fail(f"--bbox must be four numbers minx,miny,maxx,maxy, not {bbox!r}") from None
         box = (minx, miny, maxx, maxy)
-    with _clear_errors(), GeoPackageStore(settings.store_path) as db:
+    with _clear_errors(), open_store(settings) as db:
         rows = db.export(layer, dest, fmt=fmt, settlement=settlement, round=round_, bbox=box)
     out.print(f"wrote {rows:,} {layer} row(s) to {dest}")
 
@@ -373,7 +375,7 @@ def serve(
     with _clear_errors():
         application = create_app(settings)
         out.print(
-            f"serving {settings.store_path} on http://{host or settings.host}:"
+            f"serving {settings.store_location} on http://{host or settings.host}:"
             f"{port or settings.port} (docs at /docs)"
         )
         uvicorn.run(application, host=host or settings.host, port=port or settings.port)
@@ -529,7 +531,7 @@ def map_(
         raise _fail(f"--role must be one of {', '.join(roles)}, not {role!r}")
     settings = _settings(store)
     principal = Principal(roles[role])
-    with _clear_errors(), GeoPackageStore(settings.store_path) as db:
+    with _clear_errors(), open_store(settings) as db:
         owners = _service_db(store).owners()
         names = {str(s) for s in db.read_layer("settlements", columns=["settlement_id"])[
             "settlement_id"]}  # fmt: skip
@@ -782,7 +784,7 @@ def models_train(
     dest = folder or settings.models_folder
     with (
         _clear_errors(),
-        GeoPackageStore(settings.store_path) as db,
+        open_store(settings) as db,
         _progress("training") as update,
     ):
         update(0, 1)

@@ -16,6 +16,7 @@ answered from the warm cache.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ from geo_service.ingestion import IngestRequest, ingest_file
 from geo_service.model_training import describe_metrics, train_city_models
 from geo_service.servicedb import Role, ServiceDB
 from geo_service.settings import Settings
-from geo_service.storage import GeoPackageStore
+from geo_service.storage import open_store
 from profiling.indicators import catalogue_records
 from sample_data.generate import generate
 
@@ -47,6 +48,7 @@ __all__ = [
     "demo_planner_key",
     "demo_urls",
     "finish_demo",
+    "ingest_demo",
     "publish_demo",
     "run_demo",
     "serve_demo",
@@ -107,8 +109,23 @@ def run_demo(
     """
     say = console or Console(stderr=True)
     say.print(f"[bold]1/3[/] generating the synthetic city into {dest} ...")
-    manifest = generate(dest, households=households, seed=seed, log=lambda m: say.print(f"  {m}"))
-    say.print(f"[bold]2/3[/] validating and ingesting into {settings.store_path} ...")
+    generate(dest, households=households, seed=seed, log=lambda m: say.print(f"  {m}"))
+    return ingest_demo(dest, settings=settings, console=say)
+
+
+def ingest_demo(
+    dest: Path, *, settings: Settings, console: Console | None = None
+) -> dict[str, Any]:
+    """Validate and ingest a generated demo city (``dest/manifest.json``) into the store.
+
+    Returns
+    -------
+    dict
+        As :func:`run_demo`.
+    """
+    say = console or Console(stderr=True)
+    manifest = json.loads((dest / "manifest.json").read_text(encoding="utf-8"))
+    say.print(f"[bold]2/3[/] validating and ingesting into {settings.store_location} ...")
     settings.store_path.parent.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {}
     table = Table()
@@ -163,18 +180,19 @@ def run_demo(
             say.print(line, highlight=False)
         say.print(f"  full reports: geo-service validate {dest}/<file> [--json]")
     say.print("[bold]3/3[/] the store now holds:")
-    with GeoPackageStore(settings.store_path) as store:
+    with open_store(settings) as store:
         layers = Table("layer", "rows", "settlements")
         for info in store.list_layers():
             layers.add_row(info.name, f"{info.rows:,}", str(len(info.settlements)))
         for raster in store.rasters():
             layers.add_row(f"raster:{raster.kind}", f"{raster.width}x{raster.height} cells", "")
     say.print(layers)
-    say.print(
-        f"Open {settings.store_path} in QGIS, or try: geo-service layers --store "
-        f"{settings.store_path}"
-    )
-    return {"store": str(settings.store_path), "files": results}
+    if settings.database_url is None:
+        say.print(
+            f"Open {settings.store_path} in QGIS, or try: geo-service layers --store "
+            f"{settings.store_path}"
+        )
+    return {"store": settings.store_location, "files": results}
 
 
 # -- After the ingest: publication, key, warm indicators, URLs --------------------------------
@@ -186,7 +204,7 @@ def _service_db(settings: Settings) -> ServiceDB:
 
 def _city_settlement_ids(settings: Settings, city: str) -> list[str]:
     """Ids of the stored settlements of ``city``, in store order."""
-    with GeoPackageStore(settings.store_path) as store:
+    with open_store(settings) as store:
         frame = store.read_layer("settlements", columns=["settlement_id", "city"])
     chosen = frame["city"].astype("string").eq(city).fillna(False).to_numpy(dtype=bool)
     return [str(s) for s in frame.loc[chosen, "settlement_id"]]
@@ -314,7 +332,7 @@ def warm_indicators(
     """
     say = console or Console(stderr=True)
     owners = _service_db(settings).owners()
-    with GeoPackageStore(settings.store_path) as store, _progress(say) as bar:
+    with open_store(settings) as store, _progress(say) as bar:
         version = CACHE.version(store)
         task = bar.add_task("analyses: reading layers, access, flood classes", total=3)
         data = CACHE.city_data(store, city, version)
@@ -532,7 +550,7 @@ def train_demo_models(
     (what ``geo-service models train`` does) and print their evaluation."""
     say = console or Console(stderr=True)
     say.print(f"[bold]then[/] training the models into {settings.models_folder} ...")
-    with GeoPackageStore(settings.store_path) as store:
+    with open_store(settings) as store:
         results = train_city_models(store, city, settings.models_folder)
     table = Table("model", "evaluation", "file")
     for result in results:
@@ -564,5 +582,5 @@ def serve_demo(
 
     say = console or Console(stderr=True)
     where = f"http://{host or settings.host}:{port or settings.port}"
-    say.print(f"serving {settings.store_path} on {where} (Ctrl+C to stop)", highlight=False)
+    say.print(f"serving {settings.store_location} on {where} (Ctrl+C to stop)", highlight=False)
     uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port)

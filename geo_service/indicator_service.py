@@ -44,7 +44,6 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
@@ -53,7 +52,7 @@ import pandas as pd
 import shapely
 from rasterio.io import MemoryFile
 
-from geo_service.storage import GeoPackageStore, StoreError
+from geo_service.storage import Store, StoreError
 from geo_service.urban_analyses import UrbanData, read_urban
 from profiling.access import access_table, people_per_service
 from profiling.crs import to_metric
@@ -163,7 +162,7 @@ class CityData:
         return tuple(sorted(self.settlements["settlement_id"].astype(str)))
 
 
-def _city_settlements(store: GeoPackageStore, city: str) -> gpd.GeoDataFrame:
+def _city_settlements(store: Store, city: str) -> gpd.GeoDataFrame:
     frame = store.read_layer("settlements")
     chosen = frame[frame["city"].astype("string").eq(city).fillna(False).to_numpy(dtype=bool)]
     return gpd.GeoDataFrame(chosen.reset_index(drop=True))
@@ -174,7 +173,7 @@ CITY_SERVICE_MARGIN_DEG = 0.02
 within this margin (degrees, about 2 km) of its settlements' extent."""
 
 
-def _city_services(store: GeoPackageStore, ids: set[str]) -> gpd.GeoDataFrame:
+def _city_services(store: Store, ids: set[str]) -> gpd.GeoDataFrame:
     """Service points of the city's settlements, and city-wide ones near them."""
     services = store.read_layer("service_points")
     settlement = services["settlement_id"].astype("string")
@@ -192,7 +191,7 @@ def _city_services(store: GeoPackageStore, ids: set[str]) -> gpd.GeoDataFrame:
     return services[own | shared]
 
 
-def _flood_raster(store: GeoPackageStore) -> bytes | None:
+def _flood_raster(store: Store) -> bytes | None:
     """GeoTIFF bytes of the latest flood-depth raster, or ``None``."""
     floods = [r for r in store.rasters() if r.kind == "flood_depth"]
     if not floods:
@@ -221,12 +220,12 @@ def _hazard_class(
     return by_point.rename("hazard_class")
 
 
-def city_units(store: GeoPackageStore, city: str) -> gpd.GeoDataFrame:
+def city_units(store: Store, city: str) -> gpd.GeoDataFrame:
     """The city's households joined with the analysis columns the registry needs.
 
     Parameters
     ----------
-    store : GeoPackageStore
+    store : Store
     city : str
         Value of the ``city`` field of the ``settlements`` layer.
 
@@ -242,7 +241,7 @@ def city_units(store: GeoPackageStore, city: str) -> gpd.GeoDataFrame:
     return _read_city(store, city).units
 
 
-def _read_city(store: GeoPackageStore, city: str) -> CityData:
+def _read_city(store: Store, city: str) -> CityData:
     outlines = _city_settlements(store, city)
     has_outline = outlines.geometry.notna() & ~outlines.geometry.is_empty
     urban = read_urban(store, outlines[has_outline.to_numpy()]) if has_outline.any() else None
@@ -434,7 +433,7 @@ def _urban_tables(
 
 
 def compute_city(
-    store: GeoPackageStore,
+    store: Store,
     city: str,
     *,
     computed_at: datetime | None = None,
@@ -444,7 +443,7 @@ def compute_city(
 
     Parameters
     ----------
-    store : GeoPackageStore
+    store : Store
     city : str
     computed_at : datetime, optional, keyword-only
         Timestamp recorded on every row (default: now, UTC).
@@ -564,11 +563,11 @@ class IndicatorCache:
         """How many city tables were computed (for tests and metrics)."""
 
     @staticmethod
-    def _path(store: GeoPackageStore) -> str:
-        return str(Path(store.path).resolve())
+    def _path(store: Store) -> str:
+        return store.location
 
     @staticmethod
-    def version(store: GeoPackageStore) -> Version:
+    def version(store: Store) -> Version:
         """The store's data version: (number of uploads, latest upload id)."""
         return store.data_version()
 
@@ -583,7 +582,7 @@ class IndicatorCache:
             for key in stale:
                 del cache[key]
 
-    def settlement_cities(self, store: GeoPackageStore, version: Version) -> dict[str, str]:
+    def settlement_cities(self, store: Store, version: Version) -> dict[str, str]:
         """Settlement id -> city, for every settlement with a city."""
         path = self._path(store)
         with self._lock:
@@ -600,7 +599,7 @@ class IndicatorCache:
             self._cities[(path, version)] = mapping
         return mapping
 
-    def city_data(self, store: GeoPackageStore, city: str, version: Version) -> CityData:
+    def city_data(self, store: Store, city: str, version: Version) -> CityData:
         """The layers of ``city`` read and analysed (once per version)."""
         path = self._path(store)
         key = (path, version, city)
@@ -619,7 +618,7 @@ class IndicatorCache:
 
     def indicators(
         self,
-        store: GeoPackageStore,
+        store: Store,
         city: str,
         version: Version,
         exclude: frozenset[str] = frozenset(),
@@ -644,7 +643,7 @@ class IndicatorCache:
 
     def audience_table(
         self,
-        store: GeoPackageStore,
+        store: Store,
         city: str,
         version: Version,
         exclude: frozenset[str],
@@ -663,7 +662,7 @@ class IndicatorCache:
 
     def payload(
         self,
-        store: GeoPackageStore,
+        store: Store,
         version: Version,
         key: tuple[Hashable, ...],
         build: Callable[[], Any],
@@ -682,7 +681,7 @@ class IndicatorCache:
                 self._payloads.popitem(last=False)
         return built
 
-    def clear(self, store: GeoPackageStore | None = None, cities: Sequence[str] = ()) -> None:
+    def clear(self, store: Store | None = None, cities: Sequence[str] = ()) -> None:
         """Forget everything (or what belongs to ``store``'s ``cities``)."""
         with self._lock:
             if store is None:

@@ -19,7 +19,7 @@ import geopandas as gpd
 import pandas as pd
 
 from geo_service.settings import Settings
-from geo_service.storage import GeoPackageStore, RasterWrite, UploadInfo, UploadWrite
+from geo_service.storage import RasterWrite, UploadInfo, UploadWrite, open_store
 from profiling.errors import ProfilingError, ValidationFailed
 from profiling.ingest.pipeline import (
     Ingested,
@@ -85,13 +85,18 @@ def _options(request: IngestRequest, settings: Settings) -> IngestOptions:
     )
 
 
-def _settlements(store_path: Path, layer: str | None) -> gpd.GeoDataFrame | None:
+def _store_exists(settings: Settings) -> bool:
+    """False only for an embedded store whose file was never created (nothing to look up)."""
+    return settings.database_url is not None or settings.store_path.exists()
+
+
+def _settlements(settings: Settings, layer: str | None) -> gpd.GeoDataFrame | None:
     """Stored settlement boundaries for the point-in-settlement check, if any."""
     if layer is not None and layer not in _POINT_LAYERS:
         return None
-    if not store_path.exists():
+    if not _store_exists(settings):
         return None
-    with GeoPackageStore(store_path) as store:
+    with open_store(settings) as store:
         if not any(i.name == "settlements" and i.rows for i in store.list_layers()):
             return None
         frame = store.read_layer("settlements", columns=["settlement_id"])
@@ -115,7 +120,7 @@ def _read(
     job_dir: Path,
     progress: Progress | None,
 ) -> Ingested:
-    settlements = _settlements(settings.store_path, request.layer)
+    settlements = _settlements(settings, request.layer)
     return read_upload(
         staged,
         job_dir / "work",
@@ -131,9 +136,9 @@ def _stored_before(settings: Settings, sha256: str, request: IngestRequest) -> U
     The same file for the same layer (when stated), source layer, settlement and round is a
     no-op; a 1,000,000-row export sent twice answers at once instead of being read again.
     """
-    if not settings.store_path.exists():
+    if not _store_exists(settings):
         return None
-    with GeoPackageStore(settings.store_path, busy_timeout_ms=settings.busy_timeout_ms) as db:
+    with open_store(settings) as db:
         for upload in db.uploads_by_sha256(sha256):
             if (
                 request.layer in (None, upload.layer)
@@ -299,8 +304,7 @@ def ingest_staged(
         frames={name: _storable(f) for name, f in ingested.frames.items()},
         raster=raster,
     )
-    settings.store_path.parent.mkdir(parents=True, exist_ok=True)
-    with GeoPackageStore(settings.store_path, busy_timeout_ms=settings.busy_timeout_ms) as db:
+    with open_store(settings) as db:
         written = db.write_upload(upload, progress=progress)
     return IngestResult(
         report=ingested.report,

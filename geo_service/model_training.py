@@ -15,7 +15,7 @@ from pathlib import Path
 
 import geopandas as gpd
 
-from geo_service.storage import GeoPackageStore
+from geo_service.storage import Store
 from geo_service.urban_analyses import read_urban
 from models.expansion_forecast import forecast_report
 from models.informality import cell_features, label_cells, spatial_cv
@@ -35,7 +35,7 @@ class TrainedModel:
 
 
 def train_city_models(
-    store: GeoPackageStore,
+    store: Store,
     city: str,
     folder: Path,
     *,
@@ -47,7 +47,7 @@ def train_city_models(
 
     Parameters
     ----------
-    store : GeoPackageStore
+    store : Store
     city : str
         ``settlements.city`` of the settlements whose area and labels are used.
     folder : Path

@@ -93,6 +93,15 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def store_location(self) -> str:
+        """The store in words, without secrets: the GeoPackage file or the PostGIS schema."""
+        if self.database_url is None:
+            return str(self.store_path)
+        from geo_service.storage.postgis import redact_url  # noqa: PLC0415 - psycopg on demand
+
+        return f"{redact_url(self.database_url.get_secret_value())} (schema {self.database_schema})"
+
+    @property
     def service_db(self) -> Path:
         """The service database path (``service_db_path`` or its default)."""
         if self.service_db_path is not None:

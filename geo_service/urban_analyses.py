@@ -33,7 +33,7 @@ from rasterio.io import MemoryFile
 from rasterio.transform import Affine
 from rasterio.windows import Window, from_bounds
 
-from geo_service.storage import GeoPackageStore
+from geo_service.storage import Store
 from geo_service.storage.base import RasterInfo
 from profiling.crs import metric_crs
 from profiling.expansion import expansion_table
@@ -177,7 +177,7 @@ def city_area(settlements: gpd.GeoDataFrame, margin_m: float = CITY_MARGIN_M) ->
 
 
 def _footprints(
-    store: GeoPackageStore, area: tuple[float, ...], ids: list[str]
+    store: Store, area: tuple[float, ...], ids: list[str]
 ) -> tuple[gpd.GeoDataFrame, str]:
     buildings = store.read_layer("buildings", bbox=area) if "buildings" in store.layers else None
     if buildings is not None and len(buildings):
@@ -190,7 +190,7 @@ def _footprints(
     return gpd.GeoDataFrame(chosen[polygonal]), layer
 
 
-def content_fingerprint(store: GeoPackageStore) -> tuple[Hashable, ...]:
+def content_fingerprint(store: Store) -> tuple[Hashable, ...]:
     """What identifies the store's data: each upload's id, key (file SHA-256, layer, source
     layer, settlement, round), mapping, rows and status."""
     return tuple(
@@ -204,14 +204,14 @@ _KEEP = 8
 
 
 def read_urban(
-    store: GeoPackageStore, settlements: gpd.GeoDataFrame, *, margin_m: float = CITY_MARGIN_M
+    store: Store, settlements: gpd.GeoDataFrame, *, margin_m: float = CITY_MARGIN_M
 ) -> UrbanData:
     """Read and analyse the urban form and expansion of the city of ``settlements``
     (the last results are kept per store content, see the module docstring).
 
     Parameters
     ----------
-    store : GeoPackageStore
+    store : Store
     settlements : geopandas.GeoDataFrame
         The city's settlements with ``settlement_id`` and polygons (EPSG:4326).
     margin_m : float, keyword-only
@@ -238,7 +238,7 @@ def read_urban(
 
 
 def _read_urban(
-    store: GeoPackageStore, settlements: gpd.GeoDataFrame, ids: list[str], margin_m: float
+    store: Store, settlements: gpd.GeoDataFrame, ids: list[str], margin_m: float
 ) -> UrbanData:
     skipped: dict[str, str] = {}
     crs = metric_crs(settlements)
@@ -270,7 +270,7 @@ def _read_urban(
     )
 
 
-def _epoch_raster(store: GeoPackageStore, area: tuple[float, ...]) -> EpochRaster | None:
+def _epoch_raster(store: Store, area: tuple[float, ...]) -> EpochRaster | None:
     """The latest ``built_up_epoch`` raster meeting ``area``, cropped to it."""
     west, south, east, north = area
     found = [
@@ -319,7 +319,7 @@ def epochs_of(array: np.ndarray, nodata: float | None = None) -> tuple[int, ...]
     return tuple(int(v) for v in values if low < v < high)
 
 
-def read_expansion(store: GeoPackageStore, area: tuple[float, ...]) -> Expansion | None:
+def read_expansion(store: Store, area: tuple[float, ...]) -> Expansion | None:
     """The expansion table of the latest built-up raster covering ``area`` (lon/lat box)."""
     raster = _epoch_raster(store, area)
     if raster is None:

@@ -153,37 +153,52 @@ def _broadcast(value: Any) -> Delayed:
 # -- partitions ------------------------------------------------------------------------------
 
 
+def _ones(part: pd.DataFrame) -> pd.Series:
+    return pd.Series(np.ones(len(part), dtype=np.int64), index=part.index)
+
+
 def spatial_partitions(
-    frame: gpd.GeoDataFrame, *, npartitions: int, level: int = _HILBERT_LEVEL
+    frame: gpd.GeoDataFrame | dask_geopandas.GeoDataFrame,
+    *,
+    npartitions: int,
+    level: int = _HILBERT_LEVEL,
 ) -> dask_geopandas.GeoDataFrame:
     """Spatially compact Dask partitions of ``frame``, sorted along a Hilbert curve.
 
-    The located rows are shuffled by the Hilbert distance of their bounding-box midpoints
-    over the frame's total bounds (dask-geopandas ``spatial_shuffle(by="hilbert")``
-    [DaskGeopandas]_, [Skilling2004]_) into ``npartitions`` partitions indexed by that
-    distance; rows with a missing or empty geometry follow as one more partition. A column
-    :data:`ROW_COLUMN` records each row's position in ``frame``.
+    Rows are ordered by the Hilbert distance of their bounding-box midpoints over the total
+    bounds (:meth:`geopandas.GeoSeries.hilbert_distance`, the dask-geopandas algorithm
+    [DaskGeopandas]_, [Skilling2004]_), which becomes the index, and cut into ``npartitions``
+    runs of the curve. A frame already in memory is sorted here and split (no shuffle: its
+    rows are in this process anyway); a Dask frame is shuffled by the workers
+    (dask-geopandas ``spatial_shuffle(by="hilbert")``). In memory, rows without a location
+    (households stored without GPS) are kept, after the located ones: they are counted, with
+    unknown analyses; a Dask frame must have a geometry on every row.
+
+    A column :data:`ROW_COLUMN` records each row's position in ``frame`` (for a Dask frame,
+    its position in the partition order of the input).
 
     Parameters
     ----------
-    frame : geopandas.GeoDataFrame
+    frame : geopandas.GeoDataFrame or dask_geopandas.GeoDataFrame
         Units (households, structures, footprints), any CRS; distances later need metres.
     npartitions : int, keyword-only
-        Partitions of the located rows (>= 1); a partition of a few 100,000 footprints keeps
-        a worker's memory to a few hundred MB.
+        Partitions (>= 1; fewer when there are fewer distinct Hilbert distances). A few
+        100,000 footprints per partition keep a worker's memory to a few hundred MB.
     level : int, keyword-only
         Hilbert curve order (1-16): the curve has :math:`2^{level}` cells a side.
 
     Returns
     -------
     dask_geopandas.GeoDataFrame
-        Lazy; the input is not modified.
+        Lazy, indexed by Hilbert distance (uint32); the input is not modified.
 
     Examples
     --------
     >>> import dask, shapely
     >>> pts = gpd.GeoDataFrame(geometry=[shapely.Point(x, 0) for x in range(6)], crs=32737)
     >>> parts = spatial_partitions(pts, npartitions=3)
+    >>> parts.npartitions
+    3
     >>> with dask.config.set(scheduler="synchronous"):
     ...     collect(parts).geometry.x.tolist()
     [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
@@ -192,25 +207,24 @@ def spatial_partitions(
         raise ValueError(f"npartitions must be >= 1, got {npartitions}")
     if ROW_COLUMN in frame.columns:
         raise ValueError(f"column {ROW_COLUMN!r} is reserved for the row positions")
-    data = frame.assign(**{ROW_COLUMN: np.arange(len(frame), dtype=np.int64)})
-    geoms = data.geometry.to_numpy()
-    located = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     with _plain_strings():
-        if not located.any():
-            return dask_geopandas.from_geopandas(data, npartitions=1, sort=False)
-        placed = dask_geopandas.from_geopandas(data[located], npartitions=npartitions, sort=False)
-        shuffled = placed.spatial_shuffle(by="hilbert", level=level, npartitions=npartitions)
-        if located.all():
-            return shuffled
-        rest = data[~located]
-        # the last Hilbert cell's distance, so that index values stay sorted across the parts
-        rest = rest.set_axis(
-            pd.Index(
-                np.full(len(rest), 2 ** (2 * level) - 1, dtype=np.uint32), name="hilbert_distance"
+        if not isinstance(frame, gpd.GeoDataFrame):  # a Dask frame: shuffled by the workers
+            ones = frame.map_partitions(_ones, meta=pd.Series(dtype=np.int64))
+            numbered = frame.assign(**{ROW_COLUMN: ones.cumsum() - 1})
+            return numbered.spatial_shuffle(
+                by="hilbert", level=level, npartitions=npartitions, calculate_partitions=False
             )
+        geoms = frame.geometry.to_numpy()
+        located = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+        distance = np.full(len(frame), 2 ** (2 * level) - 1, dtype=np.uint32)  # the last cell
+        if located.any():
+            distance[located] = frame.geometry[located].hilbert_distance(level=level).to_numpy()
+        order = np.argsort(distance, kind="stable")
+        data = frame.iloc[order].assign(**{ROW_COLUMN: order.astype(np.int64)})
+        data = data.set_axis(pd.Index(distance[order], name="hilbert_distance"))
+        return dask_geopandas.from_geopandas(
+            data, npartitions=min(npartitions, max(len(data), 1)), sort=True
         )
-        unplaced = dask_geopandas.from_geopandas(rest, npartitions=1, sort=False)
-        return dd.concat([shuffled, unplaced])
 
 
 def collect(frame: dd.DataFrame, *, index: pd.Index | None = None) -> pd.DataFrame:

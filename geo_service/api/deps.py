@@ -13,7 +13,7 @@ from geo_service.jobs import JobRunner
 from geo_service.model_service import ModelShelf
 from geo_service.servicedb import Role, ServiceDB
 from geo_service.settings import Settings
-from geo_service.storage import GeoPackageStore
+from geo_service.storage import Store, open_store
 
 __all__ = [
     "Caller",
@@ -32,7 +32,7 @@ class Services:
     background job runner, the trained models and the hooks run after each stored upload."""
 
     settings: Settings
-    store: GeoPackageStore
+    store: Store
     db: ServiceDB
     jobs: JobRunner
     models: ModelShelf = field(default_factory=ModelShelf)
@@ -44,7 +44,7 @@ class Services:
     @classmethod
     def open(cls, settings: Settings) -> Services:
         """Open the store, the service database and the job runner named by ``settings``."""
-        store = GeoPackageStore(settings.store_path, busy_timeout_ms=settings.busy_timeout_ms)
+        store = open_store(settings)
         db = ServiceDB(settings.service_db, busy_timeout_ms=settings.busy_timeout_ms)
         jobs = JobRunner(db, settings.job_workers)
         models = ModelShelf.load(settings.models_folder)

@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geo_service.api.responses import PROBLEM, JSONBytes
-from geo_service.storage import StoreBusy, StoreNotFound
+from geo_service.storage import StoreBusy, StoreNotFound, StoreUnavailable
 from geo_service.storage.base import StoreSchemaError
 from profiling.errors import ProfilingError, ValidationFailed
 
@@ -52,6 +52,13 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StoreBusy)
     async def busy(request: Request, exc: StoreBusy) -> JSONBytes:
         return problem(503, "the store is busy; retry shortly", headers={"Retry-After": "2"})
+
+    @app.exception_handler(StoreUnavailable)
+    async def unavailable(request: Request, exc: StoreUnavailable) -> JSONBytes:
+        log.warning("store unavailable on %s %s: %s", request.method, request.url.path, exc)
+        return problem(
+            503, "the database cannot be reached; retry shortly", headers={"Retry-After": "5"}
+        )
 
     @app.exception_handler(StoreNotFound)
     async def not_found(request: Request, exc: StoreNotFound) -> JSONBytes:

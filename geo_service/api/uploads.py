@@ -43,7 +43,7 @@ from geo_service.ingestion import IngestRequest, IngestResult, ingest_staged
 from geo_service.jobs import JobError, JobOutcome, Progress
 from geo_service.servicedb import Job, JobStatus, Role
 from geo_service.settings import Settings
-from geo_service.storage.base import StoreBusy, StoreError
+from geo_service.storage.base import StoreBusy, StoreError, StoreUnavailable
 from profiling.errors import (
     InputTooLarge,
     MissingCRS,
@@ -371,7 +371,7 @@ def _ingest_once(
 
 
 def _is_busy(exc: BaseException) -> bool:
-    if isinstance(exc, StoreBusy):
+    if isinstance(exc, StoreBusy | StoreUnavailable):
         return True
     return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
 

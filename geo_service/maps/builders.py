@@ -61,7 +61,7 @@ from geo_service.model_service import (
     expansion_forecast,
     informality_cells,
 )
-from geo_service.storage import GeoPackageStore
+from geo_service.storage import Store
 from profiling.deprivation import deprivations
 from profiling.hazard import HazardClasses
 from profiling.indicators import catalogue_records
@@ -311,9 +311,7 @@ def _settlement_tips(
     return body, body + links
 
 
-def _city_services(
-    store: GeoPackageStore, ids: list[str], hidden: frozenset[str]
-) -> gpd.GeoDataFrame:
+def _city_services(store: Store, ids: list[str], hidden: frozenset[str]) -> gpd.GeoDataFrame:
     """Service points of the visible settlements, and city-wide ones near them."""
     services = store.read_layer("service_points", settlements_not_in=sorted(hidden) or None)
     if services.empty:
@@ -478,7 +476,7 @@ def _add_hexagons(m: folium.Map, units: gpd.GeoDataFrame, k: int | None) -> str 
 
 def _add_flood(
     m: folium.Map,
-    store: GeoPackageStore,
+    store: Store,
     hidden: frozenset[str],
     within: tuple[float, float, float, float] | None = None,
 ) -> str | None:
@@ -501,7 +499,7 @@ def _add_flood(
 
 
 def city_map(
-    store: GeoPackageStore,
+    store: Store,
     city: str,
     *,
     audience: Audience,
@@ -519,7 +517,7 @@ def city_map(
 
     Parameters
     ----------
-    store : GeoPackageStore
+    store : Store
     city : str
     audience : Audience, keyword-only
     indicator : str, keyword-only
@@ -692,7 +690,7 @@ def _hazard_label(codes: np.ndarray) -> pd.Series:
 
 
 def settlement_map(
-    store: GeoPackageStore,
+    store: Store,
     settlement_id: str,
     *,
     audience: Audience,
@@ -709,7 +707,7 @@ def settlement_map(
 
     Parameters
     ----------
-    store : GeoPackageStore
+    store : Store
     settlement_id : str
     audience : Audience, keyword-only
     color : {"deprivation_count", "hazard_class", "water_distance"}, keyword-only
@@ -820,7 +818,7 @@ def settlement_map(
 
 def _add_structures(
     m: folium.Map,
-    store: GeoPackageStore,
+    store: Store,
     settlement_id: str,
     units: gpd.GeoDataFrame,
     color: str,

@@ -36,7 +36,7 @@ from typing import Any
 
 import httpx
 
-POLL_S = 0.3
+POLL_S = 0.5
 """Pause between two polls of the unfinished jobs."""
 MAX_ERRORS_KEPT = 50
 """Errors listed in the summary (all are counted)."""
@@ -293,6 +293,8 @@ def run(config: dict[str, Any]) -> dict[str, Any]:
         thread.join()
     window = time.monotonic() - start
     in_window = list(recorder.samples)
+    read_names = {r["name"] for r in config["reads"]}
+    reads = [s for s in in_window if s.name in read_names]
     poller.join()
     drained = time.monotonic() - start
 
@@ -312,6 +314,9 @@ def run(config: dict[str, Any]) -> dict[str, Any]:
         "drained_s": round(drained, 3),
         "requests_in_window": len(in_window),
         "throughput_rps": round(len(in_window) / window, 2) if window else None,
+        "reads_in_window": len(reads),
+        "read_throughput_rps": round(len(reads) / window, 2) if window else None,
+        "reads": _stats(reads),
         "overall": _stats(recorder.samples),
         "endpoints": {n: _stats([s for s in recorder.samples if s.name == n]) for n in names},
         "errors": errors[:MAX_ERRORS_KEPT],

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from geo_service.indicator_service import CACHE
-from geo_service.storage import GeoPackageStore
+from geo_service.storage import open_store
 from profiling.indicators import DEFAULT_REGISTRY, PERSONAL_COLUMNS, catalogue_records, roll_up
 from tests.service.api.conftest import Api
 
@@ -26,7 +26,7 @@ HIDDEN = {"bonde_la_nyota", "kijiji_kipya"}
 
 
 def _households(api: Api) -> pd.DataFrame:
-    with GeoPackageStore(api.settings.store_path) as store:
+    with open_store(api.settings) as store:
         frame = store.read_layer("households")
     return pd.DataFrame(frame.drop(columns="geometry"))
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 
@@ -17,7 +18,8 @@ from typer.testing import CliRunner
 from geo_service.cli import app as cli_app
 from geo_service.indicator_service import CACHE
 from geo_service.maps.layers import escape_series
-from geo_service.storage import GeoPackageStore, geometry_blob
+from geo_service.settings import get_settings
+from geo_service.storage import geometry_blob, open_store
 
 CITY = "/maps/cities/Mto%20Mji"
 HIDDEN = ("bonde_la_nyota", "kijiji_kipya")
@@ -48,7 +50,7 @@ def _pairs(page: str, decimals: int) -> set[tuple[float, float]]:
 
 
 def _households(api) -> np.ndarray:
-    with GeoPackageStore(api.settings.store_path) as store:
+    with open_store(api.settings) as store:
         frame = store.read_layer("households", columns=["settlement_id"])
     return np.column_stack([frame.geometry.x, frame.geometry.y])
 
@@ -135,15 +137,36 @@ def test_static_files_served(api) -> None:
     assert api.get("/maps/static/../access.py", "public").status_code == 404
 
 
-def test_names_are_escaped(api) -> None:
-    with closing(sqlite3.connect(api.settings.store_path)) as con, con:
+def edit_store(settings, statements: list[tuple[str, tuple]]) -> None:
+    """Run SQL (``%s`` placeholders) on the store behind ``settings``, as an editor in QGIS or
+    psql would, bypassing the service."""
+    if settings.database_url is not None:
+        import psycopg  # noqa: PLC0415
+
+        url = settings.database_url.get_secret_value()
+        with psycopg.connect(url, options="-c search_path=geo_service,public") as con:
+            for sql, params in statements:
+                con.execute(sql, params)
+        return
+    with closing(sqlite3.connect(settings.store_path)) as con, con:
         for name in ("ST_IsEmpty", "ST_MinX", "ST_MaxX", "ST_MinY", "ST_MaxY"):
             fn = getattr(geometry_blob, name.lower().replace("st_isempty", "st_is_empty"))
             con.create_function(name, 1, fn, deterministic=True)
-        con.execute("UPDATE settlements SET name = ? WHERE settlement_id = 'mtoni'", (XSS,))
-        con.execute(
-            "UPDATE service_points SET name = ? WHERE settlement_id = 'mtoni'", ("`${x}`" + XSS,)
-        )
+        for sql, params in statements:
+            con.execute(sql.replace("%s", "?"), params)
+
+
+def test_names_are_escaped(api) -> None:
+    edit_store(
+        api.settings,
+        [
+            ("UPDATE settlements SET name = %s WHERE settlement_id = 'mtoni'", (XSS,)),
+            (
+                "UPDATE service_points SET name = %s WHERE settlement_id = 'mtoni'",
+                ("`${x}`" + XSS,),
+            ),
+        ],
+    )
     CACHE.clear()
     for path in (CITY, "/maps/settlements/mtoni"):
         page = api.get(path, "public").text
@@ -162,12 +185,22 @@ def test_escape_series() -> None:
     ]
 
 
-def test_cli_export_is_offline(api, tmp_path: Path) -> None:
+@pytest.fixture
+def cli_store(api, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The CLI options (or environment) that point the CLI at the ``api`` store."""
+    get_settings.cache_clear()
+    if api.settings.database_url is None:
+        yield ["--store", str(api.settings.store_path)]
+    else:
+        monkeypatch.setenv("GEO_SERVICE_DATABASE_URL", api.settings.database_url.get_secret_value())
+        monkeypatch.setenv("GEO_SERVICE_STORE_PATH", str(api.settings.store_path))
+        yield []
+    get_settings.cache_clear()
+
+
+def test_cli_export_is_offline(api, cli_store: list[str], tmp_path: Path) -> None:
     dest = tmp_path / "city.html"
-    store = str(api.settings.store_path)
-    result = CliRunner().invoke(
-        cli_app, ["map", "city", "Mto Mji", "--out", str(dest), "--store", store]
-    )
+    result = CliRunner().invoke(cli_app, ["map", "city", "Mto Mji", "--out", str(dest), *cli_store])
     assert result.exit_code == 0, result.output
     page = dest.read_text(encoding="utf-8")
     assert "/maps/static" not in page
@@ -181,11 +214,11 @@ def test_cli_export_is_offline(api, tmp_path: Path) -> None:
     dest2 = tmp_path / "s.html"
     result = CliRunner().invoke(
         cli_app,
-        ["map", "settlement", "mtoni", "--out", str(dest2), "--store", store, "--role", "planner"],
+        ["map", "settlement", "mtoni", "--out", str(dest2), *cli_store, "--role", "planner"],
     )
     assert result.exit_code == 0, result.output
     assert "Households" in _layers(dest2.read_text(encoding="utf-8"))
     result = CliRunner().invoke(
-        cli_app, ["map", "settlement", "kijiji_kipya", "--out", str(dest2), "--store", store]
+        cli_app, ["map", "settlement", "kijiji_kipya", "--out", str(dest2), *cli_store]
     )
     assert result.exit_code == 2

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,11 +18,9 @@ from fastapi.testclient import TestClient
 import geo_service.api.uploads as uploads
 from geo_service.api import create_app
 from geo_service.api.deps import Services
-from geo_service.servicedb import Role, ServiceDB
-from geo_service.settings import Settings
-from geo_service.storage import GeoPackageStore, StoreBusy
+from geo_service.storage import StoreBusy, open_store
 from sample_data.households import generate_households_csv
-from tests.service.api.conftest import OWNED, PUBLISHED, Api
+from tests.service.api.conftest import Api, DemoCopy, keys_and_owners
 
 FORM = {"layer": "households", "mapping": "demo_households"}
 
@@ -103,12 +100,12 @@ def services(api: Api) -> Services:
 
 
 def household_count(api: Api, **filters: str) -> int:
-    with GeoPackageStore(api.settings.store_path) as store:
+    with open_store(api.settings) as store:
         return len(store.read_layer("households", columns=["household_id"], **filters))
 
 
 def snapshot(api: Api):
-    with GeoPackageStore(api.settings.store_path) as store:
+    with open_store(api.settings) as store:
         return store.snapshot()
 
 
@@ -119,28 +116,13 @@ def leftovers(api: Api) -> list[Path]:
 
 
 @pytest.fixture
-def make_api(demo_store: Path, tmp_path: Path) -> Iterator[Callable[..., Api]]:
+def make_api(demo_copy: DemoCopy, tmp_path: Path) -> Iterator[Callable[..., Api]]:
     """Like the ``api`` fixture, with settings of one's own (limits, job workers)."""
     clients: list[TestClient] = []
 
     def make(**overrides: Any) -> Api:
-        root = tmp_path / f"custom{len(clients)}"
-        root.mkdir()
-        store = root / "store.gpkg"
-        shutil.copyfile(demo_store, store)
-        settings = Settings(store_path=store, work_dir=root / "jobs", **overrides)
-        db = ServiceDB(settings.service_db)
-        keys = {
-            "admin": db.create_key(Role.admin)[1],
-            "fed_a": db.create_key(Role.federation, org="fed_a")[1],
-            "fed_b": db.create_key(Role.federation, org="fed_b")[1],
-            "planner": db.create_key(Role.planner, org="city planning")[1],
-            "mel": db.create_key(Role.mel, org="cities alliance")[1],
-        }
-        for settlement, org in OWNED.items():
-            db.assign_settlement(settlement, org)
-        for settlement in PUBLISHED:
-            db.set_published(settlement, True, by="test")
+        settings = demo_copy(tmp_path / f"custom{len(clients)}", **overrides)
+        keys = keys_and_owners(settings)
         client = TestClient(create_app(settings))
         client.__enter__()
         clients.append(client)
@@ -505,7 +487,7 @@ def test_twenty_simultaneous_uploads(make_api, households_rows) -> None:
     assert stored == 8 * 5 + 8 * 4 + 6
     assert sum(1 for j in jobs if j.result and j.result["duplicate"]) == 1
     assert household_count(api) == before + stored
-    with GeoPackageStore(api.settings.store_path) as store:
+    with open_store(api.settings) as store:
         ids = store.read_layer("households", columns=["household_id"])["household_id"]
     assert not ids.duplicated().any()
     assert not leftovers(api)
