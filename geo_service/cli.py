@@ -381,6 +381,102 @@ def serve(
         uvicorn.run(application, host=host or settings.host, port=port or settings.port)
 
 
+@app.command()
+def analyse(
+    city: Annotated[str, typer.Option("--city", help="City (`settlements.city`) to analyse.")],
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            help="local: this process; dask: spatial partitions on a Dask cluster (same results).",
+        ),
+    ] = "local",
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            help="Address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786 "
+            "(default: a local cluster of --workers processes).",
+        ),
+    ] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, help="Worker processes of the local cluster.")
+    ] = 2,
+    partitions: Annotated[
+        int | None,
+        typer.Option(
+            "--partitions",
+            min=1,
+            help="Household partitions (default: ~100,000 households each, 2 per worker at least).",
+        ),
+    ] = None,
+    dest: Annotated[
+        Path | None,
+        typer.Option("--out", dir_okay=False, help="Write the household indicator table (CSV)."),
+    ] = None,
+    store: StoreOpt = None,
+) -> None:
+    """Access, hazard exposure and the household indicators of one city, in this process or
+    partition by partition on Dask (--engine dask), with the same results; prints the city's
+    figures of the latest round and writes every row with --out."""
+    from contextlib import ExitStack  # noqa: PLC0415
+
+    import pandas as pd  # noqa: PLC0415
+
+    from geo_service.analyse import ENGINES, analyse_city, local_cluster  # noqa: PLC0415  (dask)
+    from profiling.indicators import to_csv_bytes  # noqa: PLC0415
+
+    if engine not in ENGINES:
+        raise _fail(f"--engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+    if scheduler is not None and engine != "dask":
+        raise _fail("--scheduler needs --engine dask")
+    settings = _settings(store)
+    where = "this process"
+    with _clear_errors(), open_store(settings) as db, ExitStack() as stack:
+        client = None
+        if engine == "dask" and scheduler is None:
+            from distributed import Client  # noqa: PLC0415
+
+            cluster = stack.enter_context(local_cluster(workers))
+            client = stack.enter_context(Client(cluster))
+            where = f"a local cluster of {workers} worker process(es)"
+        elif scheduler is not None:
+            where = scheduler
+        with _progress("analysing") as update:
+            try:
+                result = analyse_city(
+                    db, city, engine=engine, client=client, address=scheduler,
+                    npartitions=partitions, progress=update,
+                )  # fmt: skip
+            except LookupError as exc:
+                raise ProfilingError(str(exc)) from None
+    out.print(
+        f"analysed {len(result.units):,} households of {city} in {result.seconds:.1f} s "
+        f"({engine}: {result.npartitions} partition(s) on {where})",
+        highlight=False,
+        soft_wrap=True,
+    )
+    rows = result.table
+    if not rows.empty:
+        city_rows = rows[rows["group"].astype(str).eq("").to_numpy()]
+        latest = city_rows["round"].dropna().astype(str).max()
+        stats = ("value", "numerator", "denominator")
+        shown = _table("indicator", "round", *stats, "unknown")
+        for _, row in city_rows[city_rows["round"].astype(str).eq(latest).to_numpy()].iterrows():
+            shown.add_row(
+                str(row["indicator_id"]),
+                str(row["round"]),
+                *("" if pd.isna(row[c]) else f"{row[c]:,.4g}" for c in stats),
+                f"{int(row['unknown']):,}",
+            )
+        out.print(shown)
+    if result.skipped:
+        out.print(f"not computed: {', '.join(sorted(result.skipped))}", highlight=False)
+    if dest is not None:
+        dest.write_bytes(to_csv_bytes(rows))
+        out.print(f"wrote {len(rows):,} indicator row(s) to {dest}", highlight=False)
+
+
 keys_app = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 settlements_app = typer.Typer(help="Settlement owners and publication.", no_args_is_help=True)

@@ -45,6 +45,7 @@ __all__ = [
     "prepare_upload",
     "provenance_columns",
     "select_columns",
+    "settlement_ids",
 ]
 
 SRS_ID = 4326
@@ -331,14 +332,19 @@ def select_columns(
     return [(c, known[c]) for c in dict.fromkeys(wanted)]
 
 
-def json_texts(values: Collection[str], name: str) -> str:
-    """A JSON array of settlement ids (strings) to bind as one parameter."""
+def settlement_ids(values: Collection[str], name: str) -> list[str]:
+    """A settlement-set filter as a list of strings; :class:`StoreSchemaError` otherwise."""
     if isinstance(values, str):
         raise StoreSchemaError(f"{name} must be a collection of settlement ids, not a string")
     texts = list(values)
     if not all(isinstance(v, str) for v in texts):
         raise StoreSchemaError(f"{name} must hold strings, got {sorted(map(repr, texts))}")
-    return orjson.dumps(texts).decode()
+    return texts
+
+
+def json_texts(values: Collection[str], name: str) -> str:
+    """A settlement-set filter as one JSON array (to bind as one parameter)."""
+    return orjson.dumps(settlement_ids(values, name)).decode()
 
 
 def fid_list(fids: Collection[int]) -> list[int]:

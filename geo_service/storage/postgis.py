@@ -102,6 +102,7 @@ from geo_service.storage.frames import (
     prepare_upload,
     provenance_columns,
     select_columns,
+    settlement_ids,
 )
 from geo_service.storage.migrations import migrate
 from geo_service.storage.records import (
@@ -865,10 +866,10 @@ class PostGISStore:
                 params.append(value)
         if settlements_in is not None:
             where.append(sql.SQL("settlement_id = ANY(%s)"))
-            params.append(_texts(settlements_in, "settlements_in"))
+            params.append(settlement_ids(settlements_in, "settlements_in"))
         if settlements_not_in is not None and len(settlements_not_in):
             where.append(sql.SQL("(settlement_id IS NULL OR NOT settlement_id = ANY(%s))"))
-            params.append(_texts(settlements_not_in, "settlements_not_in"))
+            params.append(settlement_ids(settlements_not_in, "settlements_not_in"))
         if fids is not None:
             where.append(sql.SQL("fid = ANY(%s::bigint[])"))
             params.append(fid_list(fids))
@@ -975,15 +976,6 @@ def _one(cur: psycopg.Cursor[Any]) -> tuple[Any, ...]:
     if row is None:  # pragma: no cover - aggregates always return a row
         raise StoreError("the database returned no row")
     return tuple(row)
-
-
-def _texts(values: Collection[str], name: str) -> list[str]:
-    if isinstance(values, str):
-        raise StoreSchemaError(f"{name} must be a collection of settlement ids, not a string")
-    texts = list(values)
-    if not all(isinstance(v, str) for v in texts):
-        raise StoreSchemaError(f"{name} must hold strings, got {sorted(map(repr, texts))}")
-    return texts
 
 
 def _read_raw(upload: UploadWrite) -> bytes:

@@ -1,8 +1,10 @@
 """Fault injection on the real service: SIGKILL during uploads and during the indicator
-recompute, then a restart on the same embedded store.
+recompute, then a restart on the same store, for both backends.
 
 The service runs as a ``uvicorn`` subprocess (its own process group) on a private copy of a
-small demo store. For each kill point (``early``: just after the first upload was
+small demo store: a GeoPackage file, or a PostGIS database cloned from a demo template
+(skipped with the reason when no PostGIS server is configured, see :mod:`tests.postgis`).
+For each kill point (``early``: just after the first upload was
 acknowledged; ``mid_transaction``: as soon as an upload job is seen ``running``;
 ``recompute``: while an ``after_upload`` follow-up job runs) a client pool fires distinct
 household CSVs, the whole process group is SIGKILLed, the service restarts and the test
@@ -12,7 +14,9 @@ checks that:
 - every acknowledged job left unfinished is now ``failed`` with a reason, and none stays
   ``queued`` / ``running``;
 - no upload is partial (rows per upload id equal the upload's declared rows, no row without
-  an upload), the store passes ``PRAGMA integrity_check`` and pyogrio reads it;
+  an upload), the store passes ``PRAGMA integrity_check`` (GeoPackage) or ``amcheck``'s
+  B-tree checks (PostGIS), and an independent reader reads it (pyogrio; geopandas'
+  ``read_postgis``);
 - retrying (same ``Idempotency-Key``, then a new key when the replay is a failed job) stores
   every file exactly once: no record lost, no duplicate;
 - the indicators served after the restart are those of the stored households;
@@ -50,7 +54,7 @@ import pytest
 
 from geo_service.servicedb import Role, ServiceDB
 from geo_service.settings import Settings
-from geo_service.storage import GeoPackageStore
+from geo_service.storage import open_store
 from profiling.indicators import DEFAULT_REGISTRY, roll_up
 from sample_data.households import generate_households_csv
 
@@ -64,14 +68,19 @@ N_UPLOADS = 8
 ROWS_PER_UPLOAD = 20
 CLIENT_THREADS = 4
 SEED = 8_2025
-KILL_POINTS = (
-    pytest.param("early", marks=pytest.mark.slow),
-    "mid_transaction",
-    pytest.param("recompute", marks=pytest.mark.slow),
-)
-"""Where the server is killed; the default suite runs the mid-transaction kill, ``make
-test-all`` the three (each cycle takes about 50 s on 2 cores)."""
 _ORDER = ("early", "mid_transaction", "recompute")
+BACKENDS = ("gpkg", "postgis")
+KILL_POINTS = [
+    pytest.param(
+        f"{backend}:{point}",
+        marks=[pytest.mark.slow] if point != "mid_transaction" else [],
+        id=f"{backend}-{point}",
+    )
+    for backend in BACKENDS
+    for point in _ORDER
+]
+"""``backend:kill point``; the default suite runs the mid-transaction kill on each backend,
+``make test-all`` all three (each cycle takes about 50 s on 2 cores)."""
 INDICATOR = "sdg_11_1_1_slum_population"
 FORM = {"layer": "households", "mapping": "demo_households", "settlement": SETTLEMENT}
 HTTP_TIMEOUT_S = 30.0
@@ -93,6 +102,8 @@ class Site:
 
     root: Path
     keys: dict[str, str]
+    database_url: str | None = None
+    """The PostGIS database of this copy; None for the GeoPackage file."""
 
     @property
     def store(self) -> Path:
@@ -103,8 +114,14 @@ class Site:
         return self.root / "jobs"
 
     @property
+    def settings(self) -> Settings:
+        return Settings(
+            store_path=self.store, work_dir=self.work_dir, database_url=self.database_url
+        )
+
+    @property
     def service_db(self) -> Path:
-        return Settings(store_path=self.store).service_db
+        return self.settings.service_db
 
     def headers(self, who: str = "fed_a", key: str | None = None) -> dict[str, str]:
         headers = {"Authorization": f"Bearer {self.keys[who]}"}
@@ -143,6 +160,8 @@ class Server:
             "GEO_SERVICE_MODELS_DIR": str(site.root / "no_models"),
             "GEO_SERVICE_JOB_WORKERS": "2",
         }
+        if site.database_url is not None:
+            env["GEO_SERVICE_DATABASE_URL"] = site.database_url
         cmd = [
             sys.executable, "-m", "uvicorn", "--factory", "geo_service.api:create_app",
             "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning",
@@ -228,13 +247,24 @@ def source_rows(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[str], li
 
 
 @pytest.fixture(scope="module")
-def make_site(demo_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Site]:
-    """A fresh copy of the demo store with an admin key and a federation owning mtoni."""
+def make_site(
+    demo_store: Path, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Callable[[str, str], Site]:
+    """``make(name, backend)``: a fresh copy of the demo store with an admin key and a
+    federation owning mtoni."""
 
-    def make(name: str) -> Site:
+    def make(name: str, backend: str = "gpkg") -> Site:
         root = tmp_path_factory.mktemp(f"fault_{name}")
-        shutil.copyfile(demo_store, root / "store.gpkg")
         site = Site(root=root, keys={})
+        if backend == "gpkg":
+            shutil.copyfile(demo_store, site.store)
+        else:
+            from tests import postgis  # noqa: PLC0415
+
+            template = request.getfixturevalue("small_demo_postgis").rsplit("/", 1)[-1]
+            site.database_url = postgis.create_database(
+                request.getfixturevalue("postgis_server"), template=template
+            )
         db = ServiceDB(site.service_db)
         site.keys["admin"] = db.create_key(Role.admin, label="fault admin")[1]
         site.keys["fed_a"] = db.create_key(Role.federation, org="fed_a")[1]
@@ -273,30 +303,73 @@ def _feature_tables(con: sqlite3.Connection) -> list[str]:
     ]
 
 
-def store_audit(store: Path) -> dict[str, Any]:
-    """Integrity, partial uploads and orphan rows of the store file."""
-    con = sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=30)
-    try:
-        integrity = con.execute("PRAGMA integrity_check").fetchall()
+def _rows_by_upload(site: Site) -> tuple[list[tuple[Any, ...]], dict[int, tuple], dict, list]:
+    """(integrity check rows, uploads, {(table, upload_id): rows}, household ids) of a store."""
+    if site.database_url is None:
+        con = sqlite3.connect(f"file:{site.store}?mode=ro", uri=True, timeout=30)
+        try:
+            integrity = con.execute("PRAGMA integrity_check").fetchall()
+            uploads = {
+                r[0]: (r[1], r[2], r[3])
+                for r in con.execute('SELECT upload_id, layer, "rows", format FROM uploads')
+            }
+            per_table = {
+                (table, upload_id): n
+                for table in _feature_tables(con)
+                for upload_id, n in con.execute(
+                    f'SELECT upload_id, count(*) FROM "{table}" GROUP BY upload_id'
+                )
+            }
+            ids = [r[0] for r in con.execute("SELECT household_id FROM households")]
+        finally:
+            con.close()
+        return integrity, uploads, per_table, ids
+    import psycopg  # noqa: PLC0415
+
+    with psycopg.connect(site.database_url, options="-c search_path=geo_service,public") as con:
+        con.execute("CREATE EXTENSION IF NOT EXISTS amcheck")
+        indexes = con.execute(
+            "SELECT c.oid, c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "JOIN pg_am a ON a.oid = c.relam WHERE a.amname = 'btree' "
+            "AND c.relnamespace = 'geo_service'::regnamespace"
+        ).fetchall()
+        for oid, _ in indexes:  # raises on a corrupt index: heap and index must agree
+            con.execute("SELECT bt_index_check(%s, true)", (oid,))
+        integrity = [("ok",)] if indexes else [("no index checked",)]
         uploads = {
             r[0]: (r[1], r[2], r[3])
             for r in con.execute('SELECT upload_id, layer, "rows", format FROM uploads')
         }
-        counts: dict[int, int] = {}
-        orphans = 0
-        for table in _feature_tables(con):
+        tables = [
+            r[0]
+            for r in con.execute(
+                "SELECT table_name FROM information_schema.columns WHERE "
+                "table_schema = 'geo_service' AND column_name = 'upload_id' "
+                "AND table_name NOT IN ('uploads', 'rasters')"
+            )
+        ]
+        per_table = {
+            (table, upload_id): n
+            for table in tables
             for upload_id, n in con.execute(
                 f'SELECT upload_id, count(*) FROM "{table}" GROUP BY upload_id'
-            ):
-                if upload_id not in uploads:
-                    orphans += n
-                else:
-                    counts[upload_id] = counts.get(upload_id, 0) + n
-        household_ids = pd.Series(
-            [r[0] for r in con.execute("SELECT household_id FROM households")], dtype=object
-        )
-    finally:
-        con.close()
+            ).fetchall()
+        }
+        ids = [r[0] for r in con.execute("SELECT household_id FROM households")]
+    return integrity, uploads, per_table, ids
+
+
+def store_audit(site: Site) -> dict[str, Any]:
+    """Integrity, partial uploads and orphan rows of the store."""
+    integrity, uploads, per_table, ids = _rows_by_upload(site)
+    counts: dict[int, int] = {}
+    orphans = 0
+    for (_, upload_id), n in per_table.items():
+        if upload_id not in uploads:
+            orphans += n
+        else:
+            counts[upload_id] = counts.get(upload_id, 0) + n
+    household_ids = pd.Series(ids, dtype=object)
     partial = {
         upload_id: (declared, counts.get(upload_id, 0))
         for upload_id, (_, declared, fmt) in uploads.items()
@@ -310,24 +383,47 @@ def store_audit(store: Path) -> dict[str, Any]:
     }
 
 
-def readable_by_pyogrio(store: Path) -> int:
-    """Reads every vector layer with pyogrio; returns the household count."""
-    households = -1
-    for name, _ in pyogrio.list_layers(store):
-        frame = pyogrio.read_dataframe(store, layer=name, read_geometry=True)
-        if name == "households":
-            households = len(frame)
+def readable_independently(site: Site) -> int:
+    """Reads every vector layer with another reader than ours (pyogrio for the GeoPackage,
+    geopandas ``read_postgis`` for PostGIS); returns the household count."""
+    if site.database_url is None:
+        households = -1
+        for name, _ in pyogrio.list_layers(site.store):
+            frame = pyogrio.read_dataframe(site.store, layer=name, read_geometry=True)
+            if name == "households":
+                households = len(frame)
+        return households
+    import geopandas as gpd  # noqa: PLC0415
+    import sqlalchemy as sa  # noqa: PLC0415
+
+    engine = sa.create_engine(site.database_url.replace("postgresql://", "postgresql+psycopg://"))
+    try:
+        with engine.connect() as con:
+            layers = con.execute(
+                sa.text(
+                    "SELECT f_table_name FROM geometry_columns WHERE f_table_schema = 'geo_service'"
+                )
+            ).scalars()
+            households = -1
+            for name in list(layers):
+                frame = gpd.read_postgis(
+                    f'SELECT * FROM geo_service."{name}"', con, geom_col="geom"
+                )
+                if name == "households":
+                    households = len(frame)
+    finally:
+        engine.dispose()
     return households
 
 
-def indicators_match_store(server: Server, store: Path) -> tuple[bool, str]:
+def indicators_match_store(server: Server, site: Site) -> tuple[bool, str]:
     """The admin city rows of ``INDICATOR`` against a roll-up of the stored households, per
     round, and the household count of the settlement profile against the store."""
     response = server.get(f"/cities/{CITY}/indicators", "admin", indicator=INDICATOR)
     if response.status_code != 200:
         return False, f"{response.status_code}: {response.text[:300]}"
     got = pd.DataFrame(response.json()["rows"])
-    with GeoPackageStore(store) as db:
+    with open_store(site.settings) as db:
         frame = db.read_layer("households")
     households = pd.DataFrame(frame.drop(columns="geometry"))
     want = roll_up(households, DEFAULT_REGISTRY.get(INDICATOR), by=())
@@ -367,7 +463,7 @@ class Cycle:
     staged_after_kill: int = 0
     staged_after_restart: int = 0
     audit_after_restart: dict[str, Any] = field(default_factory=dict)
-    pyogrio_households: int = -1
+    reader_households: int = -1
     indicators_after_restart: tuple[bool, str] = (False, "")
     replayed_failed: int = 0
     resent: int = 0
@@ -426,15 +522,16 @@ def _wait_for(site: Site, kill_point: str, rng: random.Random, first_ack: thread
 
 
 def run_cycle(
-    make_site: Callable[[str], Site],
+    make_site: Callable[[str, str], Site],
     rows: tuple[list[str], list[dict]],
-    kill_point: str,
+    case: str,
     seed: int,
 ) -> Cycle:
+    backend, kill_point = case.split(":")
     rng = random.Random(seed)
     started = time.monotonic()
-    site = make_site(kill_point)
-    cycle = Cycle(kill_point=kill_point)
+    site = make_site(f"{backend}_{kill_point}", backend)
+    cycle = Cycle(kill_point=case)
     rnd = f"fault-{kill_point}"
     bodies: dict[int, bytes] = {}
     for i in range(N_UPLOADS):
@@ -477,9 +574,9 @@ def run_cycle(
                 cycle.server_errors.append(f"GET /jobs/{job_id}: {response.status_code}")
             cycle.after_restart[job_id] = response.json()
         cycle.staged_after_restart = len(site.staged_files())
-        cycle.audit_after_restart = store_audit(site.store)
-        cycle.pyogrio_households = readable_by_pyogrio(site.store)
-        cycle.indicators_after_restart = indicators_match_store(server, site.store)
+        cycle.audit_after_restart = store_audit(site)
+        cycle.reader_households = readable_independently(site)
+        cycle.indicators_after_restart = indicators_match_store(server, site)
 
         # retry everything not known to have succeeded, as a client would
         for i in range(N_UPLOADS):
@@ -501,7 +598,7 @@ def run_cycle(
             if body["status"] == "succeeded" and body["result"]["duplicate"]:
                 cycle.stored_by_killed_job += 1
         cycle.final_jobs_ok = all(s == "succeeded" for s in cycle.retry_statuses)
-        cycle.audit_final = store_audit(site.store)
+        cycle.audit_final = store_audit(site)
     finally:
         server.kill()  # done with this copy: no need to wait for the follow-up recomputes
     cycle.seconds = time.monotonic() - started
@@ -522,11 +619,13 @@ class _Cycles(dict[str, Cycle]):
 
 @pytest.fixture(scope="module")
 def cycles(
-    make_site: Callable[[str], Site], source_rows: tuple[list[str], list[dict]]
+    make_site: Callable[[str, str], Site], source_rows: tuple[list[str], list[dict]]
 ) -> Iterator[dict[str, Cycle]]:
     """The kill cycles, each run once for the module when first needed; prints the figures."""
     results = _Cycles(
-        lambda point: run_cycle(make_site, source_rows, point, SEED + _ORDER.index(point))
+        lambda case: run_cycle(
+            make_site, source_rows, case, SEED + _ORDER.index(case.split(":")[1])
+        )
     )
     yield results
     if results:
@@ -601,7 +700,7 @@ def test_no_partial_upload_and_store_sound(cycles: dict[str, Cycle], kill_point:
         # every file is in the store entirely or not at all
         for ids in cycle.expected_ids.values():
             assert len({audit["household_ids"].get(h, 0) for h in ids}) == 1
-    assert cycle.pyogrio_households == sum(cycle.audit_after_restart["household_ids"].values())
+    assert cycle.reader_households == sum(cycle.audit_after_restart["household_ids"].values())
 
 
 @pytest.mark.parametrize("kill_point", KILL_POINTS)
@@ -630,10 +729,11 @@ def test_staged_files_of_killed_jobs_are_cleaned_at_restart(
     assert cycle.staged_after_restart == 0
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_sigkill_during_recompute(
-    make_site: Callable[[str], Site], source_rows: tuple[list[str], list[dict]]
+    make_site: Callable[[str, str], Site], source_rows: tuple[list[str], list[dict]], backend: str
 ) -> None:
-    site = make_site("recompute_only")
+    site = make_site(f"{backend}_recompute_only", backend)
     rng = random.Random(SEED - 1)
     ids = [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(ROWS_PER_UPLOAD)]
     server = Server(site, "recompute-1")
@@ -662,8 +762,8 @@ def test_sigkill_during_recompute(
         assert all(j["status"] in ("succeeded", "failed") for j in jobs.values()), jobs
         assert jobs[followup]["status"] == "failed" and "restart" in jobs[followup]["error"]
         assert server.get(f"/jobs/{followup}", "admin").json()["status"] == "failed"
-        assert indicators_match_store(server, site.store) == (True, "")
-        audit = store_audit(site.store)
+        assert indicators_match_store(server, site) == (True, "")
+        audit = store_audit(site)
         assert audit["integrity"] == [("ok",)] and not audit["partial"]
         assert [audit["household_ids"].get(h) for h in ids] == [1] * len(ids)
         assert server.get("/health", "admin").status_code == 200
