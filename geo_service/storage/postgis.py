@@ -35,9 +35,10 @@ Transactions
     rolled back by the server.
 
 Speed
-    Rows go in with one ``COPY ... FROM STDIN`` per chunk whose text is built column by column
-    with pandas (escaping and ``\\N`` for NULL vectorised; geometries as hex EWKB from
-    ``shapely.to_wkb``), never a Python loop over rows. Bounding-box reads use the GiST index
+    Rows go in with one ``COPY ... FROM STDIN (FORMAT csv)`` per chunk, the CSV written by
+    Arrow's C++ writer from typed Arrow arrays (geometries as hex EWKB from
+    ``shapely.to_wkb``; every string quoted and nulls left as empty unquoted fields, which is
+    PostgreSQL's CSV NULL), never a Python loop over rows. Bounding-box reads use the GiST index
     (``geom && envelope``) and ``ST_Intersects`` for the exact test in SQL; geometries come back
     as WKB and are decoded by ``shapely.from_wkb`` in one call.
 
@@ -48,7 +49,7 @@ Known limits
 References
 ----------
 PostGIS 3 manual, "Spatial Indexes" (GiST) and ``ST_Intersects``; PostgreSQL 15 manual,
-``COPY`` (text format) and "Advisory Locks"; Alembic tutorial, "Running Migrations
+``COPY`` ("CSV Format") and "Advisory Locks"; Alembic tutorial, "Running Migrations
 Programmatically".
 """
 
@@ -56,6 +57,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import os
 import threading
 from collections.abc import Collection, Iterator, Mapping, Sequence
@@ -67,6 +69,9 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import psycopg
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 import shapely
 from psycopg import errors as pg_errors
 from psycopg import sql
@@ -148,9 +153,8 @@ _GEOMETRY_TYPES = {
     "Polygon": "MultiPolygon",
     "Any": "Geometry",
 }
-_TEXT_KINDS = frozenset({"str", "codes"})
-# backslash first: COPY text format escapes (PostgreSQL manual, COPY, "Text Format")
-_COPY_ESCAPES = (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r"), ("\x00", "\ufffd"))
+_NUMBER_KINDS = {"int": pa.int64(), "float": pa.float64(), "bool": pa.int8()}
+_CSV_OPTIONS = pacsv.WriteOptions(include_header=False, quoting_style="needed")
 
 
 def redact_url(url: str) -> str:
@@ -592,31 +596,30 @@ class PostGISStore:
         progress: Progress | None,
     ) -> int:
         self._ensure_table(cur, p.schema)
-        spatial = p.schema.geometry is not None
-        names = ([GEOMETRY_COLUMN] if spatial else []) + p.columns
         kinds = {f.name: f.dtype for f in p.schema.fields} | PROVENANCE_TYPES
-        columns: list[pd.Series] = []
-        if spatial:
-            columns.append(_ewkb_hex(p.geometries, p.rows))
-        columns += [_copy_text(v, kinds[n]) for n, v in zip(p.columns, p.values, strict=True)]
-        constants = {"upload_id": upload_id, **p.constants}
-        for name, value in constants.items():
+        names: list[str] = []
+        arrays: list[pa.Array] = []
+        if p.schema.geometry is not None:
+            names.append(GEOMETRY_COLUMN)
+            arrays.append(_ewkb_hex(p.geometries, p.rows))
+        for name, values in zip(p.columns, p.values, strict=True):
             names.append(name)
-            text = _copy_text([value], kinds[name]).iloc[0]
-            columns.append(pd.Series(np.full(p.rows, text, dtype=object)))
-        copy_sql = sql.SQL("COPY {} ({}) FROM STDIN").format(
+            arrays.append(_arrow_column(values, kinds[name]))
+        for name, value in {"upload_id": upload_id, **p.constants}.items():
+            names.append(name)
+            arrays.append(_arrow_column([value] * p.rows, kinds[name]))
+        table = pa.Table.from_arrays(arrays, names=names)
+        copy_sql = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(
             _ident(p.schema.name), sql.SQL(", ").join(map(_ident, names))
         )
         with cur.copy(copy_sql) as copy:
             for start in range(0, p.rows, CHUNK_ROWS):
                 stop = min(start + CHUNK_ROWS, p.rows)
-                chunk = [c.iloc[start:stop] for c in columns]
-                lines = chunk[0].str.cat(chunk[1:], sep="\t") if len(chunk) > 1 else chunk[0]
-                copy.write(("\n".join(lines.tolist()) + "\n").encode())
+                copy.write(_csv_bytes(table.slice(start, stop - start)))
                 done += stop - start
                 if progress is not None:
                     progress(done, total)
-        if spatial and p.bounds is not None:
+        if p.schema.geometry is not None and p.bounds is not None:
             self._widen_extent(cur, p.schema.name, p.bounds)
         cur.execute(
             "UPDATE layer_extents SET last_change = %s WHERE layer = %s", (now(), p.schema.name)
@@ -999,23 +1002,29 @@ def _read_expr(name: str, dtype: str) -> sql.Composable:
     return _ident(name)
 
 
-def _copy_text(values: Sequence[Any], dtype: str) -> pd.Series:
-    """One column as COPY text-format fields: escaped text, ``\\N`` for NULL (vectorised)."""
-    series = pd.Series(values, dtype=object)
-    null = series.isna().to_numpy()
-    if dtype in _TEXT_KINDS:
-        text = series.where(~null, "").astype(str)
-        for old, new in _COPY_ESCAPES:
-            text = text.str.replace(old, new, regex=False)
-    else:  # numbers, 0/1 booleans and ISO dates have no character to escape
-        text = series.where(~null, "").astype(str)
-    return text.where(~null, "\\N").astype(object)
+def _arrow_column(values: Sequence[Any], dtype: str) -> pa.Array:
+    """One column as an Arrow array for the CSV ``COPY`` (None stays null).
+
+    Booleans arrive as 0/1 and dates as ISO text (:func:`.values.to_sql`); PostgreSQL reads
+    both. Text cannot hold NUL in PostgreSQL: it becomes U+FFFD.
+    """
+    if dtype in _NUMBER_KINDS:
+        return pa.array(values, type=_NUMBER_KINDS[dtype])
+    text = pa.array(values, type=pa.string())
+    return pc.replace_substring(text, "\x00", "\ufffd")
 
 
-def _ewkb_hex(geometries: np.ndarray | None, rows: int) -> pd.Series:
-    """Hex EWKB (SRID 4326) of each geometry, ``\\N`` for a missing one."""
+def _ewkb_hex(geometries: np.ndarray | None, rows: int) -> pa.Array:
+    """Hex EWKB (SRID 4326) of each geometry, null for a missing one."""
     if geometries is None:
-        return pd.Series(np.full(rows, "\\N", dtype=object))
-    with_srid = shapely.set_srid(geometries, SRS_ID)
-    hexes = shapely.to_wkb(with_srid, hex=True, include_srid=True)
-    return pd.Series(np.where(pd.isna(hexes), "\\N", hexes).astype(object))
+        return pa.nulls(rows, type=pa.string())
+    hexes = shapely.to_wkb(shapely.set_srid(geometries, SRS_ID), hex=True, include_srid=True)
+    return pa.array(hexes, type=pa.string(), from_pandas=True)
+
+
+def _csv_bytes(table: pa.Table) -> bytes:
+    """``COPY ... (FORMAT csv)`` rows: every string quoted, nulls as unquoted empty fields
+    (PostgreSQL's CSV NULL), so an empty text stays an empty text."""
+    out = io.BytesIO()
+    pacsv.write_csv(table, out, _CSV_OPTIONS)
+    return out.getvalue()
