@@ -255,6 +255,26 @@ def layers(store: StoreOpt = None) -> None:
 
 
 @app.command()
+def migrate(store: StoreOpt = None) -> None:
+    """Create the store, or bring its schema up to date (Alembic migrations for PostGIS), and
+    say where it is. The service and every command also do this when they open the store."""
+    settings = _settings(store)
+    with _clear_errors(), open_store(settings) as db:
+        version = db.data_version()
+    revision = ""
+    if settings.database_url is not None:
+        from geo_service.storage.migrations import current_revision  # noqa: PLC0415
+
+        url = settings.database_url.get_secret_value()
+        revision = f", schema revision {current_revision(url, schema=settings.database_schema)}"
+    out.print(
+        f"store ready: {settings.store_location}{revision}; {version[0]:,} upload(s)",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@app.command()
 def uploads(store: StoreOpt = None) -> None:
     """List uploads: id, time, file, layer, rows and hash."""
     settings = _settings(store)

@@ -178,3 +178,22 @@ def test_settings_pick_the_backend(postgis_url: str, tmp_path: Path) -> None:
     assert not (tmp_path / "x.gpkg").exists()  # the file is never created for PostGIS
     with open_store(Settings(store_path=tmp_path / "x.gpkg")) as s:
         assert type(s).__name__ == "GeoPackageStore"
+
+
+def test_cli_migrate_creates_the_schema_and_says_where(
+    postgis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner  # noqa: PLC0415
+
+    from geo_service.cli import app  # noqa: PLC0415
+    from geo_service.settings import get_settings  # noqa: PLC0415
+
+    monkeypatch.setenv("GEO_SERVICE_DATABASE_URL", postgis_url)
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["migrate"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert f"schema revision {HEAD}" in result.output and "0 upload(s)" in result.output
+    assert current_revision(postgis_url, schema="geo_service") == HEAD
