@@ -11,9 +11,11 @@ The city's *area* is the bounding box of its settlements grown by :data:`CITY_MA
 every side: growth and unprofiled neighbourhoods around the settlements are in it.
 
 The tessellation behind block complexity is the slow part (momepy, about 75 ms per block with
-several buildings), so :func:`read_urban` keeps its last results keyed on the store's
-*content* (:func:`content_fingerprint`: every upload's key, mapping, rows and status): a copy
-of a store, or a store reopened, reuses the work; any new upload changes the key.
+several buildings), so :func:`read_urban` keeps its last results keyed on the content of the
+layers it reads (:func:`content_fingerprint`: the key, mapping, rows and status of every
+upload to settlements, buildings, structures, streets or built-up epochs, and the row count
+of those layers): a copy of a store, or a store reopened, reuses the work, and so does a new
+households or service-points upload (the commonest kind), which cannot change the result.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from profiling.morphology import street_access_by_area
 
 __all__ = [
     "CITY_MARGIN_M",
+    "URBAN_LAYERS",
     "EpochRaster",
     "Expansion",
     "UrbanData",
@@ -190,12 +193,22 @@ def _footprints(
     return gpd.GeoDataFrame(chosen[polygonal]), layer
 
 
+URBAN_LAYERS = ("settlements", "buildings", "structures", "streets", "built_up_epoch")
+"""The layers (and raster kind) the urban analyses read."""
+
+
 def content_fingerprint(store: Store) -> tuple[Hashable, ...]:
-    """What identifies the store's data: each upload's id, key (file SHA-256, layer, source
-    layer, settlement, round), mapping, rows and status."""
-    return tuple(
-        (u.upload_id, u.upload_key, u.mapping_id, u.rows, u.status) for u in store.uploads()
+    """What identifies the data the urban analyses read: the id, key (file SHA-256, layer,
+    source layer, settlement, round), mapping, rows and status of each upload to one of
+    :data:`URBAN_LAYERS`, and the row count of those layers (an upload whose frames reach
+    several layers changes the counts)."""
+    uploads = tuple(
+        (u.upload_id, u.upload_key, u.mapping_id, u.rows, u.status)
+        for u in store.uploads()
+        if u.layer in URBAN_LAYERS
     )
+    counts = tuple((name, store.count(name)) for name in URBAN_LAYERS if name in store.layers)
+    return (*uploads, *counts)
 
 
 _RESULTS: OrderedDict[tuple[Hashable, ...], UrbanData] = OrderedDict()

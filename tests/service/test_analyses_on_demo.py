@@ -8,6 +8,8 @@ durable-housing deprivations.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import geopandas as gpd
 import pandas as pd
 import pytest
@@ -85,3 +87,45 @@ def test_flood_exposure_and_durable_housing(city):
     assert (after | ~before).all()
     assert int(after.sum()) >= int(before.sum())
     assert pd.api.types.is_bool_dtype(with_hazard["slum_household"].dtype)
+
+
+def test_urban_fingerprint_moves_only_with_the_layers_it_reads(tmp_path: Path) -> None:
+    """A households upload cannot change block street access or expansion: the urban results
+    stay cached; a streets upload changes them."""
+    import hashlib  # noqa: PLC0415
+
+    import shapely  # noqa: PLC0415
+
+    from geo_service.storage import UploadWrite  # noqa: PLC0415
+    from geo_service.urban_analyses import content_fingerprint  # noqa: PLC0415
+
+    def write(store: GeoPackageStore, layer: str, frame: gpd.GeoDataFrame, body: bytes) -> None:
+        raw = tmp_path / f"{layer}.bin"
+        raw.write_bytes(body)
+        store.write_upload(
+            UploadWrite(
+                raw_path=raw,
+                sha256=hashlib.sha256(body).hexdigest(),
+                size=len(body),
+                original_name=raw.name,
+                format="geojson",
+                layer=layer,
+                frames={layer: frame},
+            )
+        )
+
+    with GeoPackageStore(tmp_path / "city.gpkg") as store:
+        empty = content_fingerprint(store)
+        homes = gpd.GeoDataFrame(
+            {"household_id": ["h1"]}, geometry=[shapely.Point(36.8, -1.3)], crs=4326
+        )
+        write(store, "households", homes, b"households")
+        assert content_fingerprint(store) == empty
+        street = gpd.GeoDataFrame(
+            {"street_id": ["s1"]},
+            geometry=[shapely.LineString([(36.8, -1.3), (36.81, -1.3)])],
+            crs=4326,
+        )
+        write(store, "streets", street, b"streets")
+        changed = content_fingerprint(store)
+        assert changed != empty and ("streets", 1) in changed
