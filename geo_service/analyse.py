@@ -36,7 +36,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 from dask.callbacks import Callback
-from dask.delayed import Delayed, delayed
+from dask.delayed import Delayed
 
 from geo_service.indicator_service import (
     ACCESS_TYPES,
@@ -54,8 +54,10 @@ from profiling.indicators.registry import Indicator
 from profiling.partitioned import (
     ROW_COLUMN,
     RollupPartial,
+    broadcast,
     combine_partials,
     finish_rollup,
+    partition_tasks,
     partitioned_access,
     partitioned_hazard_class,
     plan_rollup,
@@ -140,14 +142,14 @@ class _Inputs:
 
 def _read_inputs(store: Store, city: str) -> _Inputs:
     """The layers ``_read_city`` reads, filtered to the city, in its metric CRS."""
-    outlines = _city_settlements(store, city)  # type: ignore[arg-type]
+    outlines = _city_settlements(store, city)
     settlements = pd.DataFrame(outlines.drop(columns=outlines.geometry.name))
     ids = set(settlements["settlement_id"].astype(str))
     households = store.read_layer("households")
     households = households[households["settlement_id"].astype("string").isin(ids).to_numpy()]
     if not len(households):
         raise LookupError(f"no enumerated households in city {city!r}")
-    services = _city_services(store, ids)  # type: ignore[arg-type]
+    services = _city_services(store, ids)
     structures = store.read_layer("structures")
     structures = structures[structures["settlement_id"].astype("string").isin(ids).fillna(False)]
     units, services_m, structures_m = (
@@ -161,7 +163,7 @@ def _read_inputs(store: Store, city: str) -> _Inputs:
         households=units,
         services=services_m,
         structures=structures_m,
-        tiff=_flood_raster(store),  # type: ignore[arg-type]
+        tiff=_flood_raster(store),
         members=pd.DataFrame(members) if len(members) else None,
     )
 
@@ -322,11 +324,9 @@ def _analyse_dask(
         progress(0, total)
     parts = partitioned_access(parts, inputs.services, types=ACCESS_TYPES, columns=access_columns)
     columns = list(access_columns)
-    if inputs.tiff is not None and by_structure:
+    if by_structure:
         footprints = partitioned_hazard_class(footprints, inputs.tiff, classes=flood)
-        found = _compute(
-            [delayed(_structure_classes)(p) for p in footprints.to_delayed()], client, tick
-        )
+        found = _compute(partition_tasks(footprints, _structure_classes), client, tick)
         ordered = pd.concat(found).sort_values(ROW_COLUMN, kind="stable")
         keyed = pd.Series(
             ordered["hazard_class"].to_numpy(), index=structures["structure_id"].astype(str)
@@ -336,9 +336,7 @@ def _analyse_dask(
             parts, inputs.tiff, classes=flood, method="point", column=_POINT_CLASS
         )
         meta = _prefer_structure(parts._meta, keyed.iloc[:0], classes=flood)
-        parts = parts.map_partitions(
-            _prefer_structure, delayed(keyed, pure=True), classes=flood, meta=meta
-        )
+        parts = parts.map_partitions(_prefer_structure, broadcast(keyed), classes=flood, meta=meta)
         columns.append("hazard_class")
     elif inputs.tiff is not None:
         parts = partitioned_hazard_class(parts, inputs.tiff, classes=flood, method="point")
@@ -346,14 +344,13 @@ def _analyse_dask(
     if inputs.members is not None:
         members = inputs.members
         meta = adults_from_members(parts._meta, members.iloc[:0])
-        parts = parts.map_partitions(adults_from_members, delayed(members, pure=True), meta=meta)
+        parts = parts.map_partitions(adults_from_members, broadcast(members), meta=meta)
         columns += ["adults", "adult_females", "adult_males"]
     plain_columns = [c for c in parts.columns if c != parts._meta.geometry.name]
     groupings, skipped_groupings = _groupings(plain_columns)
     chosen, skipped = plan_rollup(plain_columns, registry=DEFAULT_REGISTRY)
     options = {"columns": columns, "indicators": chosen, "groupings": groupings}
-    with dask.config.set({"dataframe.convert-string": False}):
-        tasks = [delayed(_partition_result)(p, **options) for p in parts.to_delayed()]
+    tasks = partition_tasks(parts, _partition_result, **options)
     results = _compute(tasks, client, tick)
     analysed = pd.concat([r[0] for r in results]).sort_values(ROW_COLUMN, kind="stable")
     rows = analysed[ROW_COLUMN].to_numpy(dtype=np.int64)

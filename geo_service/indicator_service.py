@@ -708,9 +708,11 @@ CACHE = IndicatorCache()
 def recompute_for_settlements(services: Services, settlement_ids: list[str]) -> None:
     """Recompute the cities of ``settlement_ids`` and refresh the cache (upload job hook).
 
-    The cached entries of those cities are dropped, then the city data, the full table and
-    the table without the settlements hidden from the public are computed again, so that
-    the first request after an upload is served from the cache.
+    The city data, the full table and the table without the settlements hidden from the
+    public are computed for the store's current data version, so that the first request
+    after an upload is served from the cache. Entries of older versions are dropped by the
+    cache itself; nothing of the current version is thrown away, so when uploads queue up,
+    the first follow-up job computes the latest version and the next ones find it ready.
 
     Parameters
     ----------
@@ -728,7 +730,6 @@ def recompute_for_settlements(services: Services, settlement_ids: list[str]) -> 
     cities = sorted({cities_of[s] for s in settlement_ids if s in cities_of})
     if not cities:
         return
-    CACHE.clear(store, cities)
     owners = services.db.owners()
     for city in cities:
         data = CACHE.city_data(store, city, version)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import shutil
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -90,8 +90,11 @@ def _store_exists(settings: Settings) -> bool:
     return settings.database_url is not None or settings.store_path.exists()
 
 
-def _settlements(settings: Settings, layer: str | None) -> gpd.GeoDataFrame | None:
-    """Stored settlement boundaries for the point-in-settlement check, if any."""
+def _settlements(
+    settings: Settings, layer: str | None, hidden: Collection[str] = ()
+) -> gpd.GeoDataFrame | None:
+    """Stored settlement boundaries for the point-in-settlement check, if any; ``hidden``
+    ones (not visible to the uploader) are left out, so their ids read as unknown."""
     if layer is not None and layer not in _POINT_LAYERS:
         return None
     if not _store_exists(settings):
@@ -99,7 +102,9 @@ def _settlements(settings: Settings, layer: str | None) -> gpd.GeoDataFrame | No
     with open_store(settings) as store:
         if not any(i.name == "settlements" and i.rows for i in store.list_layers()):
             return None
-        frame = store.read_layer("settlements", columns=["settlement_id"])
+        frame = store.read_layer(
+            "settlements", columns=["settlement_id"], settlements_not_in=list(hidden)
+        )
     frame = frame[frame.geometry.notna() & ~frame.geometry.is_empty]
     return frame if len(frame) else None
 
@@ -119,8 +124,9 @@ def _read(
     settings: Settings,
     job_dir: Path,
     progress: Progress | None,
+    hidden: Collection[str] = (),
 ) -> Ingested:
-    settlements = _settlements(settings, request.layer)
+    settlements = _settlements(settings, request.layer, hidden)
     return read_upload(
         staged,
         job_dir / "work",
@@ -256,8 +262,13 @@ def ingest_staged(
     job: Path,
     progress: Progress | None = None,
     before_write: Callable[[Ingested], None] | None = None,
+    hidden_settlements: Collection[str] = (),
 ) -> IngestResult:
-    """:func:`ingest_file` for a file already staged in the private folder ``job``."""
+    """:func:`ingest_file` for a file already staged in the private folder ``job``.
+
+    ``hidden_settlements`` are the stored settlements the uploader may not see: validation
+    treats their ids as unknown, so a refusal never tells them apart from a typo.
+    """
     earlier = _stored_before(settings, staged.sha256, request)
     if earlier is not None:
         return IngestResult(
@@ -272,7 +283,7 @@ def ingest_staged(
             ],
         )
     (job / "work").mkdir(parents=True, exist_ok=True, mode=0o700)
-    ingested = _read(staged, request, settings, job, progress)
+    ingested = _read(staged, request, settings, job, progress, hidden_settlements)
     if ingested.report.has_errors:
         if not request.skip_invalid_rows:
             raise ValidationFailed(ingested.report)

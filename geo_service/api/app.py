@@ -9,11 +9,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 import geo_service
-from geo_service.api import features, indicators, maps, meta, uploads, urban
-from geo_service.api.deps import Services
+from geo_service.api import features, indicators, maps, meta, redact, uploads, urban
+from geo_service.api.deps import Services, get_principal
 from geo_service.api.errors import install_error_handlers
 from geo_service.api.responses import PROBLEM, JSONBytes
 from geo_service.indicator_service import recompute_for_settlements
@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         Defaults to :func:`geo_service.settings.get_settings` (the environment).
     """
     settings = settings or get_settings()
+    redact.install("uvicorn.access", "uvicorn.error", "geo_service")
     services = Services.open(settings)
 
     @asynccontextmanager
@@ -75,6 +76,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         default_response_class=JSONBytes,
         lifespan=lifespan,
+        # every route checks a key that is sent, even routes open to anyone: a revoked or
+        # malformed key is a 401, never silently anonymous
+        dependencies=[Depends(get_principal)],
     )
     app.state.services = services
     services.after_upload.append(recompute_for_settlements)

@@ -624,7 +624,12 @@ def items(
             principal,
             "read",
             f"collections/{collection_id}/items",
-            {**query, "numberReturned": returned, "numberMatched": page.matched},
+            {
+                **query,
+                "numberReturned": returned,
+                "numberMatched": page.matched,
+                "settlements": _settlements_read(services, collection_id, page.frame),
+            },
         )
     point_layer = schema.geometry == "Point"
     if _wants_csv(request, f):
@@ -711,7 +716,11 @@ def item(
             principal,
             "read",
             f"collections/{collection_id}/items",
-            {"fid": feature_id, **dict(request.query_params)},
+            {
+                "fid": feature_id,
+                **dict(request.query_params),
+                "settlements": _settlements_read(services, collection_id, frame),
+            },
         )
     if _wants_csv(request, f):
         return Response(
@@ -725,3 +734,17 @@ def item(
         _link(_href(request, f"/collections/{collection_id}"), "collection", _JSON, "collection"),
     ]
     return Response(feature_bytes(frame, {"links": links}), media_type=GEOJSON)
+
+
+def _settlements_read(services: Services, collection_id: str, frame: pd.DataFrame) -> list[str]:
+    """The distinct settlements of the rows a caller received (for the audit log), read back
+    by feature id when the page's ``properties`` left ``settlement_id`` out."""
+    if "settlement_id" in frame.columns:
+        ids = frame["settlement_id"]
+    elif len(frame):
+        ids = services.store.read_layer(
+            collection_id, fids=frame.index.tolist(), columns=["settlement_id"], geometry=False
+        )["settlement_id"]
+    else:
+        return []
+    return sorted(ids.dropna().astype(str).unique().tolist())

@@ -100,11 +100,15 @@ def _known_ids() -> frozenset[str]:
     return frozenset(r["id"] for r in catalogue_records())
 
 
-def _city_settlements(services: Services, city: str, version: Version) -> frozenset[str]:
-    """The city's settlements; 404 when no settlement has that city."""
+def _city_settlements(
+    services: Services, principal: Principal, city: str, version: Version
+) -> frozenset[str]:
+    """The city's settlements; 404 when no settlement has that city, or none the caller may
+    see (a city of hidden settlements only is not revealed)."""
     mapping = CACHE.settlement_cities(services.store, version)
     ids = frozenset(s for s, c in mapping.items() if c == city)
-    if not ids:
+    scope = settlement_scope(services, principal, household_level=False)
+    if not any(scope.allows(s) for s in ids):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no city {city!r} in the store")
     return ids
 
@@ -184,16 +188,20 @@ _CATALOGUE_BYTES = json_bytes(catalogue_records())
     "/cities",
     summary="Cities in the store",
     description="The cities named by the `city` field of the settlements layer, with their "
-    "settlement counts. Public (names only).",
+    "settlement counts. Public (names only); a city whose settlements the caller may not see "
+    "is left out.",
     responses={
         200: {"content": {"application/json": {"example": [{"city": "Mto Mji"}]}}},
     },
 )
-def list_cities(services: ServicesDep) -> JSONBytes:
-    """Distinct ``settlements.city`` values, sorted."""
+def list_cities(services: ServicesDep, principal: Caller) -> JSONBytes:
+    """Distinct ``settlements.city`` values of the settlements the caller may see, sorted."""
     version = CACHE.version(services.store)
     mapping = CACHE.settlement_cities(services.store, version)
-    return JSONBytes([{"city": c} for c in sorted(set(mapping.values()))])
+    scope = settlement_scope(services, principal, household_level=False)
+    return JSONBytes(
+        [{"city": c} for c in sorted({c for s, c in mapping.items() if scope.allows(s)})]
+    )
 
 
 # -- city indicators -------------------------------------------------------------------------
@@ -254,7 +262,7 @@ def city_indicators(
     """The city's indicator rows for the caller's audience (cached bytes)."""
     store = services.store
     version = CACHE.version(store)
-    settlements = _city_settlements(services, city, version)
+    settlements = _city_settlements(services, principal, city, version)
     wanted = tuple(sorted(set(indicator or ())))
     unknown = sorted(set(wanted) - _known_ids())
     if unknown:
@@ -380,7 +388,7 @@ def get_targets(
     city: Annotated[str, Path(description="City name.")],
 ) -> JSONBytes:
     """Targets of ``city``."""
-    _city_settlements(services, city, CACHE.version(services.store))
+    _city_settlements(services, principal, city, CACHE.version(services.store))
     return JSONBytes(_target_records(services.db.targets(city)))
 
 
@@ -402,7 +410,7 @@ def put_targets(
     targets: list[TargetIn],
 ) -> JSONBytes:
     """Store the targets and return every target of the city."""
-    _city_settlements(services, city, CACHE.version(services.store))
+    _city_settlements(services, principal, city, CACHE.version(services.store))
     unknown = sorted({t.indicator_id for t in targets} - _known_ids())
     if unknown:
         raise HTTPException(422, f"unknown indicator id(s): {', '.join(unknown)}")
@@ -459,7 +467,7 @@ def progress(
     """``progress_to_target`` of the latest values against the city's targets."""
     store = services.store
     version = CACHE.version(store)
-    settlements = _city_settlements(services, city, version)
+    settlements = _city_settlements(services, principal, city, version)
     targets = services.db.targets(city)
     if not targets:
         return JSONBytes(b"[]")

@@ -7,7 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 
 import geo_service
-from geo_service.api.deps import Services, get_services
+from geo_service.api.deps import Caller, Services, get_services
+from geo_service.servicedb import Role
 from profiling.schema import LAYERS
 
 __all__ = ["router"]
@@ -20,11 +21,15 @@ router = APIRouter(tags=["service"])
     summary="Liveness and store check",
     responses={200: {"content": {"application/json": {"example": {"status": "ok"}}}}},
 )
-def health(services: Annotated[Services, Depends(get_services)]) -> dict[str, Any]:
-    """``ok`` when the store answers; the service version and the row count of each layer."""
-    counts = services.store.counts()
-    return {
-        "status": "ok",
-        "version": geo_service.__version__,
-        "layers": {name: counts.get(name, 0) for name in LAYERS},
-    }
+def health(
+    services: Annotated[Services, Depends(get_services)], principal: Caller
+) -> dict[str, Any]:
+    """``ok`` when the store answers, and the service version; admins also get the row count
+    of each layer (counts include settlements not published, so nobody else sees them)."""
+    version = services.store.data_version()
+    body: dict[str, Any] = {"status": "ok", "version": geo_service.__version__}
+    if principal.role is Role.admin:
+        counts = services.store.counts()
+        body["uploads"] = version[0]
+        body["layers"] = {name: counts.get(name, 0) for name in LAYERS}
+    return body

@@ -5,8 +5,10 @@ stream straight into a private job folder under a generated name (never Starlett
 ``UploadFile``, which spools the whole part before the handler runs), counting bytes so that
 an upload over ``Settings.max_upload_bytes`` is refused with 413 while it arrives. The format
 is decided from the content (415 otherwise), ownership of a named settlement is checked
-(another federation's settlement is a 404), the idempotency key is recorded and the ingest
-runs as a background job (:class:`geo_service.jobs.JobRunner`).
+(another federation's published settlement is a 404; an unpublished one is unknown to the
+caller, so the job's validation reports it as ``unknown_settlement``, exactly like a typo),
+the idempotency key is recorded and the ingest runs as a background job
+(:class:`geo_service.jobs.JobRunner`).
 
 The job reads, maps and validates the file with the same code as the CLI
 (:mod:`geo_service.ingestion`), checks that every settlement the rows name belongs to the
@@ -328,6 +330,17 @@ def _touched_settlements(ingested: Ingested, request: IngestRequest) -> list[str
     return sorted(ids)
 
 
+def _hidden_from(services: Services, principal: Principal) -> list[str]:
+    """Settlements a federation may not see (another's, unpublished): to its uploads they
+    are unknown settlements, exactly like a typo, so a refusal reveals nothing."""
+    if principal.role is not Role.federation:
+        return []
+    return sorted(
+        s for s, (org, published) in services.db.owners().items()
+        if org != principal.org and not published
+    )  # fmt: skip
+
+
 def _check_owner(services: Services, principal: Principal, settlements: list[str]) -> None:
     """Claim unowned settlements for a federation; fail when one belongs to another.
 
@@ -365,7 +378,7 @@ def _ingest_once(
 
     result = ingest_staged(
         staged, request, settings=services.settings, job=work, progress=progress,
-        before_write=check,
+        before_write=check, hidden_settlements=_hidden_from(services, principal),
     )  # fmt: skip
     return result, ([] if result.duplicate else touched)
 
@@ -503,8 +516,10 @@ def _accept(
     except InputTooLarge as exc:
         raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, str(exc)) from None
     if principal.role is Role.federation and ingest.settlement:
+        # another federation's published settlement: visible, so refused at once; an
+        # unpublished one is left to the job, where it reads as unknown (like a typo)
         owner = services.db.owners().get(ingest.settlement)
-        if owner is not None and owner[0] != principal.org:
+        if owner is not None and owner[0] != principal.org and owner[1]:
             raise HTTPException(
                 status.HTTP_404_NOT_FOUND, f"settlement {ingest.settlement!r} not found"
             )
@@ -749,8 +764,9 @@ async def create_upload(
     limit; the format is decided from the content (**415** for anything else: images,
     executables, GDAL virtual files, XML with entities...). A federation uploads only for
     its own settlements or unowned ones (it then becomes the owner); another federation's
-    settlement is a **404**. Rows naming settlements are checked again inside the job, which
-    then fails, listing them, and stores nothing.
+    published settlement is a **404**. Another federation's unpublished settlement is
+    unknown to the caller: the job fails with `unknown_settlement` in its report, exactly
+    as for a settlement that does not exist, and stores nothing.
 
     Idempotency: the same `Idempotency-Key` and the same body answer the recorded job
     (**200** when finished, **409** while it runs); the same key with another body is a

@@ -222,7 +222,10 @@ def test_rows_of_another_federations_settlement_fail_the_job(api: Api, household
     job = upload(api, body, round="2025-08").json()  # no settlement field: ids from the rows
     done = poll(api, job["job_id"])
     assert done["status"] == "failed"
-    assert "kijiji_kipya" in done["error"] and "mtoni" not in done["error"]
+    # an unpublished settlement of another federation reads as unknown, exactly like a typo
+    assert "another organisation" not in done["error"]
+    errors = [p for p in done["report"]["problems"] if p["severity"] == "error"]
+    assert {p["rule"] for p in errors} == {"unknown_settlement"}
     assert snapshot(api) == before
 
 
@@ -236,7 +239,11 @@ def test_unowned_settlements_are_claimed(api: Api, households_rows) -> None:
     assert services(api).db.owners()["soko_mpya"][0] == "fed_a"
     # now fed_b may not upload there
     other = kobo_csv(households_rows, {"soko_mpya"}, n=8, skip=8)
-    assert upload(api, other, "fed_b", settlement="soko_mpya").status_code == 404
+    refused = upload(api, other, "fed_b", settlement="soko_mpya")
+    assert refused.status_code == 202  # unpublished: as unknown to fed_b as a typo
+    done = poll(api, refused.json()["job_id"], "fed_b")
+    assert done["status"] == "failed" and "unknown_settlement" in str(done["report"])
+    assert services(api).db.owners()["soko_mpya"][0] == "fed_a"
 
 
 @pytest.mark.parametrize(
