@@ -300,9 +300,11 @@ def run(config: dict[str, Any]) -> dict[str, Any]:
 
     names = sorted({s.name for s in recorder.samples})
     errors = [f"{s.name}: {s.error}" for s in recorder.samples if s.error]
-    for u in uploads:
-        if u.job_id and u.followup_final is None:
-            errors.append(f"upload {u.index}: job {u.job_id} not finished after the drain")
+    errors += [
+        f"upload {u.index}: job {u.job_id} not finished after the drain"
+        for u in uploads
+        if u.job_id and u.followup_final is None
+    ]
     return {
         "load": {
             "duration_s": duration,

@@ -1,17 +1,18 @@
 """A bounded load test: reads and uploads together on a real server, from a second process.
 
 The load (stated, and asserted to run without a single error)
-    The service runs as ``uvicorn`` (one process, default settings: one job worker) on
-    127.0.0.1 on a private copy of the session's 300-household demo store. The load client
-    (``_load_client.py``, httpx, a separate Python process) runs for
-    :data:`DURATION_S` seconds with :data:`READ_WORKERS` read threads sending, round-robin
-    and without pause, :data:`READS`: OGC items with ``bbox`` / ``limit`` (public service
-    points, planner households, the owning federation's households as CSV), the city
-    indicators as JSON (public) and CSV by settlement (planner), the settlement profile
-    (public) and the settlement map page (planner); and one upload thread sending, every
-    :data:`UPLOAD_INTERVAL_S` seconds, a small valid file of the owning federation to its
-    settlement ``mtoni``: alternately a Kobo CSV of :data:`HOUSEHOLDS_PER_UPLOAD` new
-    households and a GeoJSON of :data:`POINTS_PER_UPLOAD` new service points. Every upload
+    **10 s, 3 read workers without pause, 1 upload every 4 s (3 uploads: 10 households, 5
+    service points, 10 households)** (:data:`DURATION_S`, :data:`READ_WORKERS`,
+    :data:`UPLOAD_INTERVAL_S`). The service runs as ``uvicorn`` (one process, default
+    settings: one job worker) on 127.0.0.1 on a private copy of the session's 300-household
+    demo store. The load client (``_load_client.py``, httpx, a separate Python process)
+    runs the read threads, each cycling round-robin through :data:`READS`: OGC items with
+    ``bbox`` / ``limit`` (public service points, planner households, the owning federation's
+    households as CSV), the city indicators as JSON (public) and CSV by settlement
+    (planner), the settlement profile (public) and the settlement map page (planner); and
+    one upload thread sending a small valid file of the owning federation to its settlement
+    ``mtoni``: alternately a Kobo CSV of :data:`HOUSEHOLDS_PER_UPLOAD` new households and a
+    GeoJSON of :data:`POINTS_PER_UPLOAD` new service points. Every upload
     triggers the indicator recompute of the city (a follow-up job), and every new data
     version makes the cached indicator tables, profiles and maps be computed again, so the
     reads keep meeting cold caches. Acknowledged jobs are polled to completion (their
@@ -22,6 +23,8 @@ What is checked
       :data:`REQUEST_TIMEOUT_S`), no 5xx, no unexpected status (every read 200, every upload
       202), nothing in the server log at ERROR level or a traceback;
     - every read kind was sent at least once and every due upload was sent;
+    - the server (``--log-level debug``, access log on) logged none of the keys the client
+      sent in its ``Authorization`` headers;
     - every acknowledged upload ended ``succeeded`` with the number of rows sent, and so did
       its follow-up recompute;
     - nothing lost or duplicated: afterwards each uploaded household and service point is
@@ -58,12 +61,12 @@ from tests.reliability._live_server import LiveServer, Site, make_site, start_se
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs process groups")
 
-DURATION_S = 15.0
+DURATION_S = 10.0
 READ_WORKERS = 3
-UPLOAD_INTERVAL_S = 5.0
+UPLOAD_INTERVAL_S = 4.0
 HOUSEHOLDS_PER_UPLOAD = 10
 POINTS_PER_UPLOAD = 5
-DRAIN_S = 45.0
+DRAIN_S = 60.0
 REQUEST_TIMEOUT_S = 60.0
 SETTLEMENT = "mtoni"
 CITY = "Mto Mji"
@@ -148,9 +151,7 @@ def _make_uploads(root: Path, outline: Any, count: int) -> list[dict[str, Any]]:
     each with the ids it carries."""
     source_path = root / "source_households.csv"
     generate_households_csv(source_path, 600, seed=3, errors=False)
-    reader = csv.DictReader(
-        io.StringIO(source_path.read_text(encoding="utf-8-sig")), delimiter=";"
-    )
+    reader = csv.DictReader(io.StringIO(source_path.read_text(encoding="utf-8-sig")), delimiter=";")
     rows = [r for r in reader if r["intro/settlement"] == SETTLEMENT]
     header = list(reader.fieldnames or [])
     assert len(rows) >= HOUSEHOLDS_PER_UPLOAD
@@ -225,21 +226,19 @@ def _print_summary(summary: dict[str, Any], warm_s: float) -> None:
             f"{name:42} {s['requests']:5d} {s['p50_s'] or 0:7.3f} {s['p95_s'] or 0:7.3f} "
             f"{s['max_s'] or 0:7.3f}  {s['status_counts']}"
         )
-    for u in summary["uploads"]:
-        lines.append(
-            f"upload {u['index']}: HTTP {u['status']} job {u['final']} ({u['rows']} rows) in "
-            f"{u['job_seconds'] or 0:.1f} s, recompute {u['followup_final']} at "
-            f"{u['followup_seconds'] or 0:.1f} s"
-        )
+    lines += [
+        f"upload {u['index']}: HTTP {u['status']} job {u['final']} ({u['rows']} rows) in "
+        f"{u['job_seconds'] or 0:.1f} s, recompute {u['followup_final']} at "
+        f"{u['followup_seconds'] or 0:.1f} s"
+        for u in summary["uploads"]
+    ]
     print("\n".join(lines))
 
 
 # ------------------------------------------------------------------------------------ test
 
 
-def test_reads_and_uploads_under_load(
-    small_demo: tuple[Path, Path], tmp_path: Path
-) -> None:
+def test_reads_and_uploads_under_load(small_demo: tuple[Path, Path], tmp_path: Path) -> None:
     site = make_site(small_demo[0], tmp_path / "site")
     outline = (
         pyogrio.read_dataframe(site.settings.store_path, layer="settlements")
@@ -248,7 +247,7 @@ def test_reads_and_uploads_under_load(
     )
     n_uploads = math.ceil(DURATION_S / UPLOAD_INTERVAL_S)  # those due within the window
     uploads = _make_uploads(tmp_path, outline, n_uploads)
-    server = start_server(site)
+    server = start_server(site, log_level="debug")  # the access log too: keys must not show
     try:
         base_households = _served_ids(server, site, "households", "household_id")
         base_points = _served_ids(server, site, "service_points", "service_id")
@@ -315,3 +314,7 @@ def test_reads_and_uploads_under_load(
         server.stop()
     log = server.log_text()
     assert "Traceback" not in log and "ERROR" not in log, log[-3000:]
+    assert '"GET /collections/households/items?' in log  # the access log was on
+    for who in config["keys"]:
+        secret = site.keys[who].split("_", 2)[2]
+        assert secret not in log, f"{who}'s API key is in the server log"
