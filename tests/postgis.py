@@ -42,13 +42,27 @@ def database_url(admin: str, name: str) -> str:
 
 
 def ensure_template(admin: str) -> None:
-    """Create the template database with PostGIS once per server (idempotent)."""
+    """Create the template database with PostGIS once per server (idempotent, and safe when
+    several test processes start at once: they wait on an advisory lock)."""
     with psycopg.connect(admin, autocommit=True) as con:
-        if con.execute("SELECT 1 FROM pg_database WHERE datname = %s", (TEMPLATE,)).fetchone():
-            return
-        con.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE)))
-    with psycopg.connect(database_url(admin, TEMPLATE), autocommit=True) as con:
-        con.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+        con.execute("SELECT pg_advisory_lock(hashtext(%s))", (TEMPLATE,))
+        try:
+            found = con.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (TEMPLATE,)
+            ).fetchone()
+            if found:
+                return
+            name = f"{TEMPLATE}_{uuid.uuid4().hex[:8]}"  # built aside, renamed when ready
+            con.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            with psycopg.connect(database_url(admin, name), autocommit=True) as db:
+                db.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+            con.execute(
+                sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
+                    sql.Identifier(name), sql.Identifier(TEMPLATE)
+                )
+            )
+        finally:
+            con.execute("SELECT pg_advisory_unlock(hashtext(%s))", (TEMPLATE,))
 
 
 def create_database(admin: str, *, template: str = TEMPLATE, prefix: str = "gs_test") -> str:
