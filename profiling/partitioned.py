@@ -8,17 +8,20 @@ gives the same answers:
 
 Spatial partitions (:func:`spatial_partitions`)
     Units are sorted along a Hilbert curve through the midpoints of their bounding boxes
-    (``spatial_shuffle(by="hilbert")``, level 16: a 65,536 × 65,536 grid over the total bounds)
-    and cut into ``npartitions`` runs of the curve. A Hilbert curve keeps points that are close
-    on the curve close in the plane [Skilling2004]_, so each partition covers a compact area: a
-    small raster window, a small key range. Rows without a location (households stored without
-    GPS) form one extra partition: they are still counted, and get unknown analyses.
+    (level 16: a 65,536 × 65,536 grid over the total bounds) and cut into ``npartitions`` runs
+    of the curve: sorted in place for a frame in memory, by dask-geopandas'
+    ``spatial_shuffle(by="hilbert")`` for a Dask frame. A Hilbert curve keeps points that are
+    close on the curve close in the plane [Skilling2004]_, so each partition covers a compact
+    area: a small raster window, few groups. Rows without a location (households stored
+    without GPS) come last: still counted, with unknown analyses.
 
 Access (:func:`partitioned_access`)
-    The service points (a few thousand, even for a country) are *broadcast*: one copy in the
-    task graph, sent once to every worker, and :func:`profiling.access.access_table` runs on
-    each partition against all of them. The nearest service is therefore found even when it
-    lies in another partition: no halo, no boundary effect, the same ``cKDTree`` answers.
+    The service points (a few thousand, even for a country) are *broadcast*: sent once to
+    every worker (``client.scatter(..., broadcast=True)`` when a ``distributed`` client is the
+    default, one key of the task graph otherwise), and :func:`profiling.access.access_table`
+    runs on each partition against all of them. The nearest service is therefore found even
+    when it lies in another partition: no halo, no boundary effect, the same ``cKDTree``
+    answers.
 
 Raster hazard (:func:`partitioned_hazard_class`)
     Each partition opens the raster (a path every worker can read, or GeoTIFF bytes broadcast
@@ -75,7 +78,8 @@ Examples
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+import sys
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -113,9 +117,11 @@ __all__ = [
     "ROW_COLUMN",
     "RasterSource",
     "RollupPartial",
+    "broadcast",
     "collect",
     "combine_partials",
     "finish_rollup",
+    "partition_tasks",
     "partitioned_access",
     "partitioned_hazard_class",
     "partitioned_indicator_table",
@@ -130,10 +136,9 @@ with which :func:`collect` puts results back in input order."""
 
 RasterSource: TypeAlias = str | os.PathLike[str] | bytes
 """A raster every worker can read: a path (local disk, shared file system) or GeoTIFF bytes
-(broadcast with the task graph: keep them small, a few tens of MB at most)."""
+(sent once to every worker by :func:`broadcast`: keep them to a few tens of MB)."""
 
 _HILBERT_LEVEL = 16
-_STATS = ("num", "den", "units", "known", "binary", "ones")
 _UPLOAD = "_upload"
 _BITS = np.arange(16)
 
@@ -145,9 +150,64 @@ def _plain_strings() -> Iterator[None]:
         yield
 
 
-def _broadcast(value: Any) -> Delayed:
-    """``value`` as one key of the task graph, shared by every partition's task."""
+def _distributed_client() -> Any | None:
+    """The default ``distributed.Client``, when distributed is in use (else ``None``)."""
+    distributed = sys.modules.get("distributed")
+    if distributed is None:
+        return None
+    try:
+        return distributed.default_client()
+    except ValueError:  # no client
+        return None
+
+
+def broadcast(value: Any) -> Any:
+    """``value`` shared by every partition's task, to pass to ``map_partitions``.
+
+    Sent once to every worker of the default ``distributed`` client
+    (``client.scatter(value, broadcast=True)``: a future), else one key of the task graph (a
+    :class:`dask.delayed.Delayed`). Either way the object is not copied into every task.
+    """
+    client = _distributed_client()
+    if client is not None:
+        return client.scatter(value, broadcast=True, hash=True)
     return delayed(value, pure=True)
+
+
+def _boxed(part: pd.DataFrame, func: Callable[..., Any], options: dict[str, Any]) -> pd.Series:
+    return pd.Series([func(part, **options)], dtype=object)
+
+
+def _unboxed(boxed: pd.Series) -> Any:
+    return boxed.iloc[0]
+
+
+def partition_tasks(frame: dd.DataFrame, func: Callable[..., Any], **options: Any) -> list[Delayed]:
+    """``func(partition, **options)`` for every partition, as :class:`dask.delayed.Delayed`.
+
+    The call runs in the same task as the work that makes the partition (generation, access,
+    hazard... fused by Dask), so a worker never holds a finished partition while it waits
+    for its consumer: memory stays at about one partition per worker thread, and only
+    ``func``'s (small) result leaves the task.
+
+    Parameters
+    ----------
+    frame : dask.dataframe.DataFrame
+    func : callable
+        ``func(partition, **options)``; any picklable result.
+    **options
+        Keyword arguments of ``func``.
+
+    Returns
+    -------
+    list of Delayed
+        One per partition, in partition order.
+    """
+    with _plain_strings():
+        boxed = frame.map_partitions(
+            _boxed, func, options, meta=pd.Series(dtype=object), align_dataframes=False
+        )
+        return [delayed(_unboxed)(part) for part in boxed.to_delayed()]
 
 
 # -- partitions ------------------------------------------------------------------------------
@@ -169,10 +229,11 @@ def spatial_partitions(
     bounds (:meth:`geopandas.GeoSeries.hilbert_distance`, the dask-geopandas algorithm
     [DaskGeopandas]_, [Skilling2004]_), which becomes the index, and cut into ``npartitions``
     runs of the curve. A frame already in memory is sorted here and split (no shuffle: its
-    rows are in this process anyway); a Dask frame is shuffled by the workers
-    (dask-geopandas ``spatial_shuffle(by="hilbert")``). In memory, rows without a location
-    (households stored without GPS) are kept, after the located ones: they are counted, with
-    unknown analyses; a Dask frame must have a geometry on every row.
+    rows are in this process anyway), and with a default ``distributed`` client its partitions
+    are scattered to the workers rather than sent inside the task graph; its rows without a
+    location (households stored without GPS) are kept, after the located ones: they are
+    counted, with unknown analyses. A Dask frame is shuffled by the workers (dask-geopandas
+    ``spatial_shuffle(by="hilbert")``) and must have a geometry on every row.
 
     A column :data:`ROW_COLUMN` records each row's position in ``frame`` (for a Dask frame,
     its position in the partition order of the input).
@@ -222,9 +283,18 @@ def spatial_partitions(
         order = np.argsort(distance, kind="stable")
         data = frame.iloc[order].assign(**{ROW_COLUMN: order.astype(np.int64)})
         data = data.set_axis(pd.Index(distance[order], name="hilbert_distance"))
-        return dask_geopandas.from_geopandas(
+        parts = dask_geopandas.from_geopandas(
             data, npartitions=min(npartitions, max(len(data), 1)), sort=True
         )
+        client = _distributed_client()
+        if client is None:
+            return parts
+        # straight to the workers, not inside the task graph (that would be sent whole)
+        pieces = [
+            parts.get_partition(i).compute(scheduler="sync") for i in range(parts.npartitions)
+        ]
+        futures = client.scatter(pieces)
+        return dd.from_delayed(futures, meta=parts._meta, divisions=parts.divisions)
 
 
 def collect(frame: dd.DataFrame, *, index: pd.Index | None = None) -> pd.DataFrame:
@@ -315,7 +385,7 @@ def partitioned_access(
     with _plain_strings():
         return units.map_partitions(
             _access_partition,
-            _broadcast(services),
+            broadcast(services),
             columns=chosen,
             options=options,
             meta=meta,
@@ -398,7 +468,7 @@ def partitioned_hazard_class(
         raise TypeError(f"raster must be a path or GeoTIFF bytes, not {type(raster).__name__}")
     classes = classes or HazardClasses.flood_depth()
     name = column or classes.name
-    source: Any = _broadcast(raster) if isinstance(raster, bytes) else os.fspath(raster)
+    source: Any = broadcast(raster) if isinstance(raster, bytes) else os.fspath(raster)
     options = {"classes": classes, "method": method, "band": band, "column": name}
     meta = units._meta.assign(
         **{name: pd.Series(pd.Categorical([], dtype=classes.dtype), index=units._meta.index)}
@@ -790,10 +860,8 @@ def partitioned_indicator_table(
         "round_column": round_column,
         "upload_column": upload_column,
     }
+    level = partition_tasks(units, rollup_partial, **options)
     with _plain_strings():
-        level: list[Delayed] = [
-            delayed(rollup_partial)(part, **options) for part in units.to_delayed()
-        ]
         while len(level) > 1:
             level = [
                 delayed(_combine_all)(*level[k : k + split_every])
