@@ -11,7 +11,7 @@ pg_bin() { { ls -d /usr/lib/postgresql/*/bin 2>/dev/null || true; } | sort -V | 
 have_postgis() { ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1; }
 
 if [ -z "$(pg_bin)" ] || ! have_postgis; then
-  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql postgis; } \
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql postgis >/dev/null; } \
     || { echo "warning: could not install PostgreSQL/PostGIS; PostGIS tests will be skipped" >&2; return 1; }
 fi
 PG_BIN="$(pg_bin)"

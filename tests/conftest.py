@@ -16,6 +16,21 @@ def settings(tmp_path: Path) -> Settings:
     return Settings(store_path=tmp_path / "store.gpkg", work_dir=tmp_path / "jobs")
 
 
+@pytest.fixture
+def wide_cli(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI's consoles 200 columns wide, for tests that read its tables.
+
+    Rich fixes a console's width when it is made (at import of :mod:`geo_service.cli`), from
+    the terminal then: 80 columns in a pytest-xdist worker, whatever ``COLUMNS`` says later.
+    """
+    from rich.console import Console  # noqa: PLC0415
+
+    from geo_service import cli  # noqa: PLC0415
+
+    monkeypatch.setattr(cli, "out", Console(width=200))
+    monkeypatch.setattr(cli, "err", Console(stderr=True, width=200))
+
+
 @pytest.fixture(scope="session")
 def postgis_server() -> str:
     """The PostGIS server URL (skips without ``GEO_SERVICE_TEST_DATABASE_URL``)."""

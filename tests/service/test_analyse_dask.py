@@ -28,7 +28,8 @@ from geo_service.storage import Store, open_store
 
 CITY = "Mto Mji"
 STAMP = datetime(2026, 1, 1, tzinfo=UTC)
-runner = CliRunner(env={"COLUMNS": "200"})
+runner = CliRunner()
+pytestmark = pytest.mark.usefixtures("wide_cli")
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,8 @@ from typer.testing import CliRunner
 from geo_service.cli import app
 from geo_service.storage import GeoPackageStore
 
-runner = CliRunner(env={"COLUMNS": "200"})
+runner = CliRunner()
+pytestmark = pytest.mark.usefixtures("wide_cli")
 
 SETTLEMENTS = {
     "type": "FeatureCollection",
