@@ -5,8 +5,10 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO   ?= sample_data/out
 STORE  ?= data/demo.gpkg
+# two test processes, one test file each at a time (module fixtures stay in one process)
+XDIST  ?= -n 2 --dist loadfile
 
-.PHONY: install test test-all lint format demo demo-data serve bench docs clean
+.PHONY: install test test-reliability test-all lint format demo demo-data serve bench docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,10 +21,13 @@ install: $(STAMP)  ## create .venv and install the project with its dev tools
 test: $(STAMP)  ## lint and type-check, then the default test suite (real-data tests skip without ../shared)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q -m "not slow" --doctest-modules profiling geo_service tests
+	$(BIN)/python -m pytest -q -m "not slow" --doctest-modules profiling geo_service tests $(XDIST)
+
+test-reliability: $(STAMP)  ## the slow half of tests/reliability: hostile corpus over HTTP, every kill point
+	$(BIN)/python -m pytest -q -m slow tests/reliability $(XDIST)
 
 test-all: $(STAMP)  ## every test, slow ones included
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --doctest-modules profiling geo_service tests $(XDIST)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
