@@ -426,7 +426,9 @@ def _upload_job(
                     time.sleep(delay)
         finally:
             shutil.rmtree(job_dir, ignore_errors=True)
-        followup = _queue_followup(services, job_id, touched) if not result.duplicate else None
+        followup = (
+            None if result.duplicate else _queue_followup(services, principal, job_id, touched)
+        )
         return JobOutcome(
             result={
                 "layer": result.layer,
@@ -443,13 +445,19 @@ def _upload_job(
     return run
 
 
-def _queue_followup(services: Services, job_id: str, settlements: list[str]) -> str | None:
-    """Queue the ``after_upload`` hooks as a job of their own; its id, or ``None``."""
+def _queue_followup(
+    services: Services, principal: Principal, job_id: str, settlements: list[str]
+) -> str | None:
+    """Queue the ``after_upload`` hooks as a job of their own, the uploader's like the upload
+    (``GET /jobs/{id}`` answers them); its id, or ``None``."""
     hooks = list(services.after_upload)
     if not hooks:
         return None
     job, _ = services.db.create_job(
-        "after_upload", {"upload_job": job_id, "settlements": settlements}
+        "after_upload",
+        {"upload_job": job_id, "settlements": settlements},
+        key_id=principal.key_id,
+        org=principal.org,
     )
 
     def run(progress: Progress) -> JobOutcome:

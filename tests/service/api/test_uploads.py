@@ -421,6 +421,10 @@ def test_after_upload_hooks_run_in_a_followup_job(api: Api, households_rows) -> 
     job = svc.jobs.wait(followup, timeout=30)
     assert job is not None and job.status == "succeeded"
     assert seen == [(["mtoni"], seen[0][1])] and seen[0][1].startswith("geo-job")
+    # the uploader follows the job it was told about; another federation cannot see it
+    hooks = len(svc.after_upload)
+    assert poll(api, followup)["result"] == {"hooks": hooks, "settlements": ["mtoni"]}
+    assert api.get(f"/jobs/{followup}", "fed_b").status_code == 404
     # a replay or a duplicate file changes nothing: no hook
     again = upload(api, body, settlement="mtoni", round="hook")
     assert again.status_code == 200 and len(seen) == 1
