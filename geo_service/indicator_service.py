@@ -34,7 +34,8 @@ are read and analysed once per version (:class:`CityData`), the tables computed 
 hidden set, suppressed once per audience, and the serialised response bytes kept per request
 shape (city, audience, hidden set, disaggregation, format, round, indicators) in a bounded
 LRU. A new upload changes the version, so nothing stale is ever served; the upload hook
-(:func:`recompute_for_settlements`) only warms the cache ahead of the first request.
+(:func:`recompute_for_settlements`) only warms the cache ahead of the first request, and so
+does :func:`warm_cache` for every city when the service starts.
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ from profiling.tenure import owner_renter_shares
 
 if TYPE_CHECKING:
     from geo_service.api.deps import Services
+    from geo_service.jobs import Progress
 
 __all__ = [
     "ACCESS_TYPES",
@@ -90,6 +92,7 @@ __all__ = [
     "recompute_for_settlements",
     "settlement_profile",
     "suppress_by_table",
+    "warm_cache",
 ]
 
 ACCESS_TYPES: tuple[str, ...] = ("water_point", "toilet", "transit_stop", "open_space")
@@ -705,7 +708,9 @@ CACHE = IndicatorCache()
 """The process-wide cache used by the API and the upload hook."""
 
 
-def recompute_for_settlements(services: Services, settlement_ids: list[str]) -> None:
+def recompute_for_settlements(
+    services: Services, settlement_ids: list[str], progress: Progress | None = None
+) -> list[str]:
     """Recompute the cities of ``settlement_ids`` and refresh the cache (upload job hook).
 
     The city data, the full table and the table without the settlements hidden from the
@@ -720,23 +725,51 @@ def recompute_for_settlements(services: Services, settlement_ids: list[str]) -> 
         The application's services (store, service database, settings).
     settlement_ids : list of str
         Settlements whose data changed.
+    progress : callable, optional
+        ``progress(done, total)`` in cities, called before each city.
+
+    Returns
+    -------
+    list of str
+        The cities computed.
     """
     store = services.store
     version = CACHE.version(store)
     try:
         cities_of = CACHE.settlement_cities(store, version)
     except StoreError:
-        return
+        return []
     cities = sorted({cities_of[s] for s in settlement_ids if s in cities_of})
-    if not cities:
-        return
     owners = services.db.owners()
-    for city in cities:
+    for done, city in enumerate(cities):
+        if progress is not None:
+            progress(done, len(cities))
         data = CACHE.city_data(store, city, version)
         in_city = set(data.settlement_ids)
         hidden = frozenset(s for s, (_, published) in owners.items() if not published) & in_city
         CACHE.audience_table(store, city, version, frozenset(), None)
         CACHE.audience_table(store, city, version, hidden, services.settings.small_cell_k)
+    return cities
+
+
+def warm_cache(services: Services, progress: Progress | None = None) -> list[str]:
+    """Compute every city of the store into the cache (the job queued at start when
+    ``Settings.warm_cache_on_start``): after a restart or a deployment, the first request
+    for a city's indicators, profiles or maps is answered from the cache instead of waiting
+    for the city's analyses (seconds to minutes: the parcels of block street access are the
+    slow part). A request that arrives while its city is being computed waits for that
+    computation rather than starting its own.
+
+    Returns
+    -------
+    list of str
+        The cities computed.
+    """
+    try:
+        settlements = list(CACHE.settlement_cities(services.store, CACHE.version(services.store)))
+    except StoreError:
+        return []
+    return recompute_for_settlements(services, settlements, progress)
 
 
 # -- Settlement profile ----------------------------------------------------------------------

@@ -68,6 +68,11 @@ class Settings(BaseSettings):
         5, ge=1, description="Cells built from fewer households are suppressed in public outputs."
     )
     job_workers: int = Field(1, ge=1, description="Background job threads (uploads, recomputes).")
+    warm_cache_on_start: bool = Field(
+        True,
+        description="At start, compute every city's indicators in a background job, so that "
+        "the first request after a restart is answered from the cache.",
+    )
     models_dir: Path | None = Field(
         None,
         description="Folder of trained models (`<name>.skops` + `<name>.json`) loaded at start "

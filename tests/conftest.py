@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from geo_service.settings import Settings
+
+# Every test app works on a fresh store copy: no background warm-up of its cache at start
+# (tests/service/api/test_warm_cache.py turns it on; servers of tests/reliability run with the
+# production default, as they drop GEO_SERVICE_* variables).
+os.environ.setdefault("GEO_SERVICE_WARM_CACHE_ON_START", "false")
 
 
 @pytest.fixture

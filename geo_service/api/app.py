@@ -16,10 +16,11 @@ from geo_service.api import features, indicators, maps, meta, redact, uploads, u
 from geo_service.api.deps import Services, get_principal
 from geo_service.api.errors import install_error_handlers
 from geo_service.api.responses import PROBLEM, JSONBytes
-from geo_service.indicator_service import recompute_for_settlements
+from geo_service.indicator_service import recompute_for_settlements, warm_cache
+from geo_service.jobs import JobOutcome, Progress
 from geo_service.settings import Settings, get_settings
 
-__all__ = ["create_app", "remove_stale_uploads"]
+__all__ = ["create_app", "queue_warm_up", "remove_stale_uploads"]
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,21 @@ def remove_stale_uploads(work_dir: Path | None) -> int:
     if stale:
         log.warning("removed %d staged upload folder(s) left by an interrupted run", len(stale))
     return len(stale)
+
+
+def queue_warm_up(services: Services) -> str:
+    """Queue the job that computes every city into the indicator cache; its id.
+
+    The job belongs to no key (admins see it at ``GET /jobs/{id}``); it runs on the job
+    threads like an upload, so the server answers requests meanwhile.
+    """
+    job, _ = services.db.create_job("warm_cache", {})
+
+    def run(progress: Progress) -> JobOutcome:
+        return JobOutcome(result={"cities": warm_cache(services, progress)})
+
+    services.jobs.submit(job.job_id, run)
+    return job.job_id
 
 
 DESCRIPTION = """
@@ -65,6 +81,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services.db.fail_unfinished_jobs()
         remove_stale_uploads(services.settings.work_dir)
+        if services.settings.warm_cache_on_start:
+            services.warm_up_job = queue_warm_up(services)
         try:
             yield
         finally:

@@ -40,6 +40,8 @@ class Services:
     after_upload: list[Callable[[Services, list[str]], None]] = field(default_factory=list)
     """Called in a follow-up job (never on a request thread) with the settlement ids an upload
     touched, after it was stored (e.g. the indicator recompute)."""
+    warm_up_job: str | None = None
+    """The job computing every city into the indicator cache at start, if one was queued."""
 
     @classmethod
     def open(cls, settings: Settings) -> Services:

@@ -25,11 +25,15 @@ def health(
     services: Annotated[Services, Depends(get_services)], principal: Caller
 ) -> dict[str, Any]:
     """``ok`` when the store answers, and the service version; admins also get the row count
-    of each layer (counts include settlements not published, so nobody else sees them)."""
+    of each layer (counts include settlements not published, so nobody else sees them) and
+    the state of the cache warm-up job queued at start."""
     version = services.store.data_version()
     body: dict[str, Any] = {"status": "ok", "version": geo_service.__version__}
     if principal.role is Role.admin:
         counts = services.store.counts()
         body["uploads"] = version[0]
         body["layers"] = {name: counts.get(name, 0) for name in LAYERS}
+        warm_up = services.warm_up_job and services.db.job(services.warm_up_job)
+        if warm_up:
+            body["warm_cache"] = {"job": warm_up.job_id, "status": str(warm_up.status)}
     return body
