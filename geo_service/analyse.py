@@ -41,10 +41,10 @@ from dask.delayed import Delayed
 from geo_service.indicator_service import (
     ACCESS_TYPES,
     GROUPINGS,
-    _city_services,
-    _city_settlements,
-    _flood_raster,
-    _hazard_class,
+    city_services,
+    city_settlements,
+    flood_raster,
+    units_hazard_class,
 )
 from profiling.access import access_table
 from profiling.crs import to_metric
@@ -142,14 +142,14 @@ class _Inputs:
 
 def _read_inputs(store: Store, city: str) -> _Inputs:
     """The layers ``_read_city`` reads, filtered to the city, in its metric CRS."""
-    outlines = _city_settlements(store, city)
+    outlines = city_settlements(store, city)
     settlements = pd.DataFrame(outlines.drop(columns=outlines.geometry.name))
     ids = set(settlements["settlement_id"].astype(str))
     households = store.read_layer("households")
     households = households[households["settlement_id"].astype("string").isin(ids).to_numpy()]
     if not len(households):
         raise LookupError(f"no enumerated households in city {city!r}")
-    services = _city_services(store, ids)
+    services = city_services(store, ids)
     structures = store.read_layer("structures")
     structures = structures[structures["settlement_id"].astype("string").isin(ids).fillna(False)]
     units, services_m, structures_m = (
@@ -163,7 +163,7 @@ def _read_inputs(store: Store, city: str) -> _Inputs:
         households=units,
         services=services_m,
         structures=structures_m,
-        tiff=_flood_raster(store),
+        tiff=flood_raster(store),
         members=pd.DataFrame(members) if len(members) else None,
     )
 
@@ -189,7 +189,7 @@ def _analyse_local(inputs: _Inputs, stamp: datetime) -> tuple[gpd.GeoDataFrame, 
     for kind in ACCESS_TYPES:
         units[f"{kind}_m"] = access[f"{kind}_m"]
     if inputs.tiff is not None:
-        units["hazard_class"] = _hazard_class(units, inputs.structures, inputs.tiff)
+        units["hazard_class"] = units_hazard_class(units, inputs.structures, inputs.tiff)
     if inputs.members is not None:
         units = gpd.GeoDataFrame(adults_from_members(units, inputs.members))
     plain = pd.DataFrame(units.drop(columns=units.geometry.name))
@@ -260,7 +260,7 @@ def _prefer_structure(
     part: gpd.GeoDataFrame, keyed: pd.Series, *, classes: HazardClasses
 ) -> gpd.GeoDataFrame:
     """The household's structure's class where known, else its own point's (as
-    ``indicator_service._hazard_class``)."""
+    ``indicator_service.units_hazard_class``)."""
     ids = part["structure_id"].astype(object)
     of_structure = pd.Series(
         pd.Categorical(ids.map(keyed).astype(object), dtype=classes.dtype), index=part.index

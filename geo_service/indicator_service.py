@@ -86,12 +86,16 @@ __all__ = [
     "CityIndicators",
     "IndicatorCache",
     "Version",
+    "city_services",
+    "city_settlements",
     "city_units",
     "compute_city",
+    "flood_raster",
     "group_columns_of",
     "recompute_for_settlements",
     "settlement_profile",
     "suppress_by_table",
+    "units_hazard_class",
     "warm_cache",
 ]
 
@@ -165,7 +169,8 @@ class CityData:
         return tuple(sorted(self.settlements["settlement_id"].astype(str)))
 
 
-def _city_settlements(store: Store, city: str) -> gpd.GeoDataFrame:
+def city_settlements(store: Store, city: str) -> gpd.GeoDataFrame:
+    """The settlements (outlines and attributes) whose ``city`` is ``city``."""
     frame = store.read_layer("settlements")
     chosen = frame[frame["city"].astype("string").eq(city).fillna(False).to_numpy(dtype=bool)]
     return gpd.GeoDataFrame(chosen.reset_index(drop=True))
@@ -176,7 +181,7 @@ CITY_SERVICE_MARGIN_DEG = 0.02
 within this margin (degrees, about 2 km) of its settlements' extent."""
 
 
-def _city_services(store: Store, ids: set[str]) -> gpd.GeoDataFrame:
+def city_services(store: Store, ids: set[str]) -> gpd.GeoDataFrame:
     """Service points of the city's settlements, and city-wide ones near them."""
     services = store.read_layer("service_points")
     settlement = services["settlement_id"].astype("string")
@@ -194,7 +199,7 @@ def _city_services(store: Store, ids: set[str]) -> gpd.GeoDataFrame:
     return services[own | shared]
 
 
-def _flood_raster(store: Store) -> bytes | None:
+def flood_raster(store: Store) -> bytes | None:
     """GeoTIFF bytes of the latest flood-depth raster, or ``None``."""
     floods = [r for r in store.rasters() if r.kind == "flood_depth"]
     if not floods:
@@ -203,7 +208,7 @@ def _flood_raster(store: Store) -> bytes | None:
     return tiff
 
 
-def _hazard_class(
+def units_hazard_class(
     households: gpd.GeoDataFrame, structures: gpd.GeoDataFrame, tiff: bytes
 ) -> pd.Series:
     """Flood class per household: its structure's (worst cell touched), else its point's."""
@@ -245,14 +250,14 @@ def city_units(store: Store, city: str) -> gpd.GeoDataFrame:
 
 
 def _read_city(store: Store, city: str) -> CityData:
-    outlines = _city_settlements(store, city)
+    outlines = city_settlements(store, city)
     has_outline = outlines.geometry.notna() & ~outlines.geometry.is_empty
     urban = read_urban(store, outlines[has_outline.to_numpy()]) if has_outline.any() else None
     settlements = pd.DataFrame(outlines.drop(columns=outlines.geometry.name))
     ids = set(settlements["settlement_id"].astype(str))
     households = store.read_layer("households")
     households = households[households["settlement_id"].astype("string").isin(ids).to_numpy()]
-    services = _city_services(store, ids)
+    services = city_services(store, ids)
     structures = store.read_layer("structures")
     structures = structures[structures["settlement_id"].astype("string").isin(ids).fillna(False)]
     projects = store.read_layer("projects")
@@ -270,9 +275,9 @@ def _read_city(store: Store, city: str) -> CityData:
         access = access_table(units, services_m, types=ACCESS_TYPES)
         for kind in ACCESS_TYPES:
             units[f"{kind}_m"] = access[f"{kind}_m"]
-        tiff = _flood_raster(store)
+        tiff = flood_raster(store)
         if tiff is not None:
-            units["hazard_class"] = _hazard_class(units, structures_m, tiff)
+            units["hazard_class"] = units_hazard_class(units, structures_m, tiff)
         members = store.read_layer("members")
         if len(members):
             members = members[members["household_id"].astype("string").isin(
