@@ -35,13 +35,19 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # docstrings wrap at 100 columns: markdown joins their lines into paragraphs
+    rich_markup_mode="markdown",
 )
 out = Console()
 err = Console(stderr=True)
 
 StoreOpt = Annotated[
     Path | None,
-    typer.Option("--store", help="GeoPackage store file [env GEO_SERVICE_STORE_PATH]."),
+    typer.Option(
+        "--store",
+        help="GeoPackage store file (default: the PostGIS store of GEO_SERVICE_DATABASE_URL "
+        "when set, else GEO_SERVICE_STORE_PATH).",
+    ),
 ]
 LayerOpt = Annotated[
     str | None,
