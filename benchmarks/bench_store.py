@@ -3,7 +3,7 @@
 One upload of N household points (nine household fields plus provenance) is written
 to the embedded GeoPackage and to PostGIS (``COPY`` of vectorised text), and, as the obvious
 peer for PostGIS, the same rows with psycopg ``executemany`` of a parametrised ``INSERT``
-(``ST_GeomFromWKB``) into a plain table with the same columns and a GiST index. Then 200
+(``ST_GeomFromWKB``) into a copy of the store's table (same columns and indexes). Then 200
 random bounding boxes (about 1 % of the area each) are read back through each store's
 ``read_layer``. Not a test: run ``make bench`` or
 
@@ -21,6 +21,7 @@ import os
 import sys
 import tempfile
 import time
+from itertools import repeat
 from pathlib import Path
 
 import geopandas as gpd
@@ -95,27 +96,24 @@ def timed_store(store, up: UploadWrite, queries) -> tuple[float, float, int]:
     return write, time.perf_counter() - t, found
 
 
-def naive_inserts(url: str, frame: gpd.GeoDataFrame) -> float:
-    """psycopg executemany INSERT, one parametrised row at a time (the obvious peer)."""
+def naive_inserts(url: str, frame: gpd.GeoDataFrame, schema: str = "geo_service") -> float:
+    """psycopg ``executemany`` of a parametrised ``INSERT`` (the obvious peer), timed from the
+    frame to the commit, into a copy of the store's households table (same columns, identity,
+    GiST and B-tree indexes: ``LIKE ... INCLUDING ALL``); the provenance columns stay null."""
     import psycopg  # noqa: PLC0415
 
     columns = [c for c in frame.columns if c != "geometry"]
-    rows = list(
-        zip(
+    with psycopg.connect(url) as con:
+        con.execute(f"CREATE TABLE naive (LIKE {schema}.households INCLUDING ALL)")
+        upload_id = con.execute(f"SELECT max(upload_id) FROM {schema}.uploads").fetchone()
+        t = time.perf_counter()
+        rows = zip(
             shapely.to_wkb(frame.geometry.to_numpy()),
             *(frame[c].tolist() for c in columns),
-            strict=True,
+            repeat(upload_id[0] if upload_id else None),
+            strict=False,
         )
-    )
-    with psycopg.connect(url) as con:
-        con.execute(
-            "CREATE TABLE naive (fid bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, "
-            "geom geometry(Point, 4326), household_id text, settlement_id text, head_sex text, "
-            "household_size bigint, water_source text, sanitation text, water_trip_min double "
-            "precision, toilet_shared boolean, enumerated_on date, source_row bigint)"
-        )
-        con.execute("CREATE INDEX ON naive USING GIST (geom)")
-        t = time.perf_counter()
+        columns.append("upload_id")
         with con.cursor() as cur:
             cur.executemany(
                 f"INSERT INTO naive (geom, {', '.join(columns)}) VALUES "
