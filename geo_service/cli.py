@@ -7,7 +7,9 @@ missing CRS, a busy store...).
 
 from __future__ import annotations
 
+import getpass
 import os
+import sqlite3
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,6 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from geo_service.access import HOUSEHOLD_LEVEL_LAYERS
 from geo_service.ingestion import IngestRequest, ingest_file, validate_file
 from geo_service.servicedb import Role, ServiceDB
 from geo_service.settings import Settings, get_settings
@@ -222,6 +225,13 @@ def ingest(
             f"already stored as upload {result.upload_id} (same file, same layer): nothing to do"
         )
         return
+    with _clear_errors():
+        _audit(
+            store,
+            "upload",
+            f"uploads/{result.upload_id}",
+            {"original_name": file.name, "layer": result.layer, "rows": result.rows},
+        )
     aside = result.report.facts.get("rows_set_aside")
     if aside:
         _print_report(result.report, as_json=False, to=err)
@@ -330,6 +340,13 @@ def export(
         box = (minx, miny, maxx, maxy)
     with _clear_errors(), open_store(settings) as db:
         rows = db.export(layer, dest, fmt=fmt, settlement=settlement, round=round_, bbox=box)
+        if layer in HOUSEHOLD_LEVEL_LAYERS:
+            query = {"settlement": settlement, "round": round_, "bbox": bbox, "format": fmt}
+            try:
+                _audit(store, "read", f"export/{layer}", {**query, "rows": rows})
+            except BaseException:
+                dest.unlink(missing_ok=True)  # no household rows leave without an audit line
+                raise
     out.print(f"wrote {rows:,} {layer} row(s) to {dest}")
 
 
@@ -514,6 +531,33 @@ def _service_db(store: Path | None) -> ServiceDB:
     return ServiceDB(settings.service_db, busy_timeout_ms=settings.busy_timeout_ms)
 
 
+def _system_user() -> str:
+    """Who runs this command: the operating-system user (``uid N`` when it has no name)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid {os.getuid()}"
+
+
+def _audit(
+    store: Path | None, action: str, resource: str, detail: dict[str, object] | None = None
+) -> None:
+    """One audit-log line for this command, as the API writes one for its callers: role
+    ``cli``, no key, the system user in the detail. Commands that change keys, owners or
+    publication, store an upload or read household-level rows call it."""
+    try:
+        _service_db(store).audit(
+            key_id=None,
+            role="cli",
+            org=None,
+            action=action,
+            resource=resource,
+            detail={"user": _system_user(), **(detail or {})},
+        )
+    except sqlite3.Error as exc:
+        raise _fail(f"could not write the audit log ({exc}): {action} {resource}") from None
+
+
 @keys_app.command("create")
 def keys_create(
     role: Annotated[Role, typer.Option("--role", help="admin, federation, planner or mel.")],
@@ -526,6 +570,7 @@ def keys_create(
     """Create an API key and print it once (only its hash is kept)."""
     with _clear_errors():
         key, token = _service_db(store).create_key(role, org=org, label=label)
+        _audit(store, "create_key", f"keys/{key.key_id}", {"role": role.value, "org": org})
     err.print(f"created key {key.key_id} ({key.role.value}, org={key.org}); store it now:")
     sys.stdout.write(token + "\n")
 
@@ -549,6 +594,7 @@ def keys_revoke(key_id: str, store: StoreOpt = None) -> None:
     with _clear_errors():
         if not _service_db(store).revoke_key(key_id):
             raise _fail(f"no active key {key_id!r}")
+        _audit(store, "revoke_key", f"keys/{key_id}")
     out.print(f"revoked {key_id}")
 
 
@@ -561,6 +607,7 @@ def settlements_assign(
     """Record which federation owns a settlement's data."""
     with _clear_errors():
         _service_db(store).assign_settlement(settlement, org)
+        _audit(store, "assign", f"settlements/{settlement}", {"org": org})
     out.print(f"{settlement} is owned by {org}")
 
 
@@ -572,8 +619,9 @@ def settlements_publish(
 ) -> None:
     """Publish a settlement (it then appears in public outputs) or withdraw it."""
     with _clear_errors():
-        if not _service_db(store).set_published(settlement, not withdraw, by="cli"):
+        if not _service_db(store).set_published(settlement, not withdraw, by=_system_user()):
             raise _fail(f"{settlement!r} has no owner record; assign it first")
+        _audit(store, "withdraw" if withdraw else "publish", f"settlements/{settlement}")
     out.print(f"{settlement} {'withdrawn' if withdraw else 'published'}")
 
 
@@ -682,6 +730,8 @@ def map_(
             raise _fail(f"{exc} (for role {role})") from None
         except KeyError as exc:
             raise _fail(f"unknown indicator or colour {exc}") from None
+        if kind == "settlement" and audience.detailed:  # household positions, as the API's
+            _audit(store, "read", f"maps/settlements/{name}", {"color": color, "role": role})
         dest.write_text(page.html, encoding="utf-8")
     out.print(
         f"wrote {dest} ({page.size / 1e6:.2f} MB; view of role {role}; layers: "

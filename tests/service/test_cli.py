@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -14,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from geo_service.cli import app
+from geo_service.servicedb import ServiceDB
 from geo_service.storage import GeoPackageStore
 
 runner = CliRunner()
@@ -161,3 +163,38 @@ def test_sigkill_during_ingest_leaves_all_or_nothing(tmp_path):
     with GeoPackageStore(store) as db:
         (upload,) = db.uploads()
         assert db.counts()["households"] == upload.rows > 100_000
+
+
+def test_commands_on_household_rows_write_audit_lines(tmp_path, monkeypatch):
+    from tests.service.test_ingestion import MAPPING, ROWS, _households, _settlements  # noqa: PLC0415
+
+    store = ["--store", str(tmp_path / "s.gpkg")]
+    mapping = tmp_path / "tiny.toml"
+    mapping.write_text(MAPPING)
+    assert _run("ingest", str(_settlements(tmp_path)), "--layer", "settlements", *store)[0] == 0
+    households = _households(tmp_path, ROWS)
+    ingest = ["ingest", str(households), "--layer", "households", "--mapping", str(mapping)]
+    assert _run(*ingest, "--round", "2024-03-01", *store)[0] == 0
+    assert _run(*ingest, "--round", "2024-03-01", *store)[0] == 0  # a no-op: no line
+    # settlements are not household-level: no line
+    assert _run("export", "settlements", str(tmp_path / "s.geojson"), *store)[0] == 0
+    code, _, err = _run("export", "households", str(tmp_path / "h.csv"), "-s", "S1", *store)
+    assert code == 0, err
+    lines = ServiceDB(tmp_path / "s.service.sqlite").audit_log()
+    assert [(x["role"], x["key_id"], x["action"], x["resource"]) for x in reversed(lines)] == [
+        ("cli", None, "upload", "uploads/1"),
+        ("cli", None, "upload", "uploads/2"),
+        ("cli", None, "read", "export/households"),
+    ]
+    assert lines[0]["detail"]["rows"] == 3 and lines[0]["detail"]["settlement"] == "S1"
+    assert lines[0]["detail"]["user"] and lines[1]["detail"]["original_name"] == households.name
+
+    # no household rows leave without their audit line
+    def locked(*args, **kwargs):
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(ServiceDB, "audit", locked)
+    dest = tmp_path / "again.csv"
+    code, _, err = _run("export", "households", str(dest), *store)
+    assert code == 2 and "could not write the audit log" in err
+    assert not dest.exists()

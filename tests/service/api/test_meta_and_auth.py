@@ -89,3 +89,12 @@ def test_cli_keys_and_publication(tmp_path) -> None:
     assert db.authenticate(token) is None
     listing = runner.invoke(app, ["keys", "list", "--store", store])
     assert key.key_id in listing.stdout and token.split("_", 2)[2] not in listing.stdout
+    # every change made from the command line is in the audit log; refused ones are not
+    lines = [(x["role"], x["action"], x["resource"]) for x in reversed(db.audit_log())]
+    assert lines == [
+        ("cli", "create_key", f"keys/{key.key_id}"),
+        ("cli", "assign", "settlements/x"),
+        ("cli", "publish", "settlements/x"),
+        ("cli", "revoke_key", f"keys/{key.key_id}"),
+    ]
+    assert all(token not in str(x) for x in db.audit_log())
