@@ -413,9 +413,14 @@ def serve(
     import uvicorn  # noqa: PLC0415  (only for this command)
 
     from geo_service.api import create_app  # noqa: PLC0415
+    from geo_service.instance import AlreadyServing, check_free  # noqa: PLC0415
 
     settings = _settings(store)
     with _clear_errors():
+        try:
+            check_free(settings.service_db)
+        except AlreadyServing as exc:
+            raise _fail(str(exc)) from None
         application = create_app(settings)
         out.print(
             f"serving {settings.store_location} on http://{host or settings.host}:"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import shutil
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import ExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from geo_service.api.deps import Services, get_principal
 from geo_service.api.errors import install_error_handlers
 from geo_service.api.responses import PROBLEM, JSONBytes
 from geo_service.indicator_service import recompute_for_settlements, warm_cache
+from geo_service.instance import AlreadyServing, serving
 from geo_service.jobs import JobOutcome, Progress
 from geo_service.settings import Settings, get_settings
 
@@ -79,14 +80,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        services.db.fail_unfinished_jobs()
-        remove_stale_uploads(services.settings.work_dir)
-        if services.settings.warm_cache_on_start:
-            services.warm_up_job = queue_warm_up(services)
-        try:
+        with ExitStack() as stack:
+            try:  # one serving process per service database (geo_service.instance)
+                stack.enter_context(serving(services.settings.service_db))
+            except AlreadyServing:
+                services.close()
+                raise
+            stack.callback(services.close)  # jobs finish before the lock is released
+            services.db.fail_unfinished_jobs()
+            remove_stale_uploads(services.settings.work_dir)
+            if services.settings.warm_cache_on_start:
+                services.warm_up_job = queue_warm_up(services)
             yield
-        finally:
-            services.close()
 
     app = FastAPI(
         title="geo-service",
