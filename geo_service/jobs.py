@@ -237,6 +237,11 @@ class JobRunner:
         with self._mutex:
             return len(self._futures)
 
+    @property
+    def stopping(self) -> bool:
+        """``True`` once :meth:`shutdown` was called (long jobs may stop early)."""
+        return self._closed
+
     def shutdown(self, *, wait: bool = True) -> None:
         """Stop taking jobs; let running jobs finish (``wait``), mark queued ones failed.
 

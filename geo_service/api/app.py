@@ -18,7 +18,7 @@ from geo_service.api.errors import install_error_handlers
 from geo_service.api.responses import PROBLEM, JSONBytes
 from geo_service.indicator_service import recompute_for_settlements, warm_cache
 from geo_service.instance import AlreadyServing, serving
-from geo_service.jobs import JobOutcome, Progress
+from geo_service.jobs import JobError, JobOutcome, Progress
 from geo_service.settings import Settings, get_settings
 
 __all__ = ["create_app", "queue_warm_up", "remove_stale_uploads"]
@@ -47,12 +47,18 @@ def queue_warm_up(services: Services) -> str:
     """Queue the job that computes every city into the indicator cache; its id.
 
     The job belongs to no key (admins see it at ``GET /jobs/{id}``); it runs on the job
-    threads like an upload, so the server answers requests meanwhile.
+    threads like an upload, so the server answers requests meanwhile. When the service
+    stops, the job ends after the city at hand instead of computing the others.
     """
     job, _ = services.db.create_job("warm_cache", {})
 
     def run(progress: Progress) -> JobOutcome:
-        return JobOutcome(result={"cities": warm_cache(services, progress)})
+        def city_done(done: int, total: int) -> None:
+            if services.jobs.stopping:
+                raise JobError(f"the service stopped after {done} of {total} cities")
+            progress(done, total)
+
+        return JobOutcome(result={"cities": warm_cache(services, city_done)})
 
     services.jobs.submit(job.job_id, run)
     return job.job_id

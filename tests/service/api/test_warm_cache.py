@@ -10,6 +10,8 @@ from fastapi.testclient import TestClient
 
 from geo_service import indicator_service
 from geo_service.api import create_app
+from geo_service.api.app import queue_warm_up
+from geo_service.jobs import JobRunner
 from tests.service.api.conftest import DemoCopy, keys_and_owners
 
 
@@ -47,3 +49,16 @@ def test_no_warm_up_when_turned_off(demo_copy: DemoCopy, tmp_path: Path) -> None
         body = client.get("/health", headers={"Authorization": f"Bearer {keys['admin']}"}).json()
         assert "warm_cache" not in body
         assert client.app.state.services.warm_up_job is None
+
+
+def test_warm_up_stops_between_cities_when_the_service_stops(
+    demo_copy: DemoCopy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = demo_copy(tmp_path, models_dir=tmp_path / "no_models", warm_cache_on_start=False)
+    with TestClient(create_app(settings)) as client:
+        services = client.app.state.services
+        monkeypatch.setattr(JobRunner, "stopping", property(lambda self: True))
+        monkeypatch.setattr(indicator_service, "_read_city", _no_second_computation)
+        job = services.jobs.wait(queue_warm_up(services), timeout=60)
+        assert job is not None and job.status == "failed"
+        assert job.error == "the service stopped after 0 of 1 cities"
