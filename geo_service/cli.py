@@ -227,7 +227,7 @@ def ingest(
         return
     with _clear_errors():
         _audit(
-            store,
+            _service_db(store),
             "upload",
             f"uploads/{result.upload_id}",
             {"original_name": file.name, "layer": result.layer, "rows": result.rows},
@@ -343,7 +343,7 @@ def export(
         if layer in HOUSEHOLD_LEVEL_LAYERS:
             query = {"settlement": settlement, "round": round_, "bbox": bbox, "format": fmt}
             try:
-                _audit(store, "read", f"export/{layer}", {**query, "rows": rows})
+                _audit(_service_db(store), "read", f"export/{layer}", {**query, "rows": rows})
             except BaseException:
                 dest.unlink(missing_ok=True)  # no household rows leave without an audit line
                 raise
@@ -545,13 +545,13 @@ def _system_user() -> str:
 
 
 def _audit(
-    store: Path | None, action: str, resource: str, detail: dict[str, object] | None = None
+    db: ServiceDB, action: str, resource: str, detail: dict[str, object] | None = None
 ) -> None:
     """One audit-log line for this command, as the API writes one for its callers: role
     ``cli``, no key, the system user in the detail. Commands that change keys, owners or
     publication, store an upload or read household-level rows call it."""
     try:
-        _service_db(store).audit(
+        db.audit(
             key_id=None,
             role="cli",
             org=None,
@@ -574,8 +574,9 @@ def keys_create(
 ) -> None:
     """Create an API key and print it once (only its hash is kept)."""
     with _clear_errors():
-        key, token = _service_db(store).create_key(role, org=org, label=label)
-        _audit(store, "create_key", f"keys/{key.key_id}", {"role": role.value, "org": org})
+        db = _service_db(store)
+        key, token = db.create_key(role, org=org, label=label)
+        _audit(db, "create_key", f"keys/{key.key_id}", {"role": role.value, "org": org})
     err.print(f"created key {key.key_id} ({key.role.value}, org={key.org}); store it now:")
     sys.stdout.write(token + "\n")
 
@@ -597,9 +598,10 @@ def keys_list(store: StoreOpt = None) -> None:
 def keys_revoke(key_id: str, store: StoreOpt = None) -> None:
     """Revoke a key at once."""
     with _clear_errors():
-        if not _service_db(store).revoke_key(key_id):
+        db = _service_db(store)
+        if not db.revoke_key(key_id):
             raise _fail(f"no active key {key_id!r}")
-        _audit(store, "revoke_key", f"keys/{key_id}")
+        _audit(db, "revoke_key", f"keys/{key_id}")
     out.print(f"revoked {key_id}")
 
 
@@ -611,8 +613,9 @@ def settlements_assign(
 ) -> None:
     """Record which federation owns a settlement's data."""
     with _clear_errors():
-        _service_db(store).assign_settlement(settlement, org)
-        _audit(store, "assign", f"settlements/{settlement}", {"org": org})
+        db = _service_db(store)
+        db.assign_settlement(settlement, org)
+        _audit(db, "assign", f"settlements/{settlement}", {"org": org})
     out.print(f"{settlement} is owned by {org}")
 
 
@@ -624,9 +627,10 @@ def settlements_publish(
 ) -> None:
     """Publish a settlement (it then appears in public outputs) or withdraw it."""
     with _clear_errors():
-        if not _service_db(store).set_published(settlement, not withdraw, by=_system_user()):
+        db = _service_db(store)
+        if not db.set_published(settlement, not withdraw, by=_system_user()):
             raise _fail(f"{settlement!r} has no owner record; assign it first")
-        _audit(store, "withdraw" if withdraw else "publish", f"settlements/{settlement}")
+        _audit(db, "withdraw" if withdraw else "publish", f"settlements/{settlement}")
     out.print(f"{settlement} {'withdrawn' if withdraw else 'published'}")
 
 
@@ -707,7 +711,8 @@ def map_(
     settings = _settings(store)
     principal = Principal(roles[role])
     with _clear_errors(), open_store(settings) as db:
-        owners = _service_db(store).owners()
+        service_db = _service_db(store)
+        owners = service_db.owners()
         names = {str(s) for s in db.read_layer("settlements", columns=["settlement_id"])[
             "settlement_id"]}  # fmt: skip
         scope = visible_settlements(principal, owners, household_level=False)
@@ -736,7 +741,7 @@ def map_(
         except KeyError as exc:
             raise _fail(f"unknown indicator or colour {exc}") from None
         if kind == "settlement" and audience.detailed:  # household positions, as the API's
-            _audit(store, "read", f"maps/settlements/{name}", {"color": color, "role": role})
+            _audit(service_db, "read", f"maps/settlements/{name}", {"color": color, "role": role})
         dest.write_text(page.html, encoding="utf-8")
     out.print(
         f"wrote {dest} ({page.size / 1e6:.2f} MB; view of role {role}; layers: "
